@@ -1,0 +1,97 @@
+"""The one configuration loader.
+
+Every setting comes from an environment variable (SAM Globals / function Environment in AWS,
+the local runtime or the shell locally) and is read once, at import. Defaults are the local
+stack's: project-owned servers on ports that do not clash with system-wide ones.
+`GOODSDROP_PORT_OFFSET` shifts every default port at once, so two checkouts can run side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+_OFFSET = int(os.environ.get("GOODSDROP_PORT_OFFSET", "0"))
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default + _OFFSET)))
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of GoodsDrop, resolved from the environment."""
+
+    # Ports of the local stack (also used to build the URLs below when those are not given).
+    redis_port: int
+    mysql_port: int
+    kafka_port: int
+    kafka_controller_port: int
+    aws_port: int
+    api_port: int
+    stream_port: int
+
+    redis_url: str
+    mysql_host: str
+    mysql_user: str
+    mysql_password: str
+    mysql_database: str
+    kafka_bootstrap: str
+    aws_endpoint_url: str  # one endpoint for every AWS API: moto server, LocalStack, or "" for AWS itself
+    aws_target: str  # "moto" | "localstack" | "aws"
+    aws_region: str
+
+    topic_prefix: str  # lets tests and parallel stacks share one broker without colliding
+    stock_strategy: str  # "lua" | "mysql_lock" | "redis_lock" (benchmark comparison)
+    reservation_ttl_seconds: int
+    jwt_parameter_name: str
+    mail_sender: str
+    public_base_url: str
+
+
+def load() -> Settings:
+    """Read every setting from the environment (defaults: the local stack)."""
+    redis_port = _port("GOODSDROP_REDIS_PORT", 6390)
+    mysql_port = _port("GOODSDROP_MYSQL_PORT", 3317)
+    kafka_port = _port("GOODSDROP_KAFKA_PORT", 9093)
+    aws_port = _port("GOODSDROP_AWS_PORT", 5010)
+    api_port = _port("GOODSDROP_API_PORT", 3000)
+    target = _str("GOODSDROP_AWS_TARGET", "moto")
+    return Settings(
+        redis_port=redis_port,
+        mysql_port=mysql_port,
+        kafka_port=kafka_port,
+        kafka_controller_port=_port("GOODSDROP_KAFKA_CONTROLLER_PORT", 9094),
+        aws_port=aws_port,
+        api_port=api_port,
+        stream_port=_port("GOODSDROP_STREAM_PORT", 3001),
+        redis_url=_str("GOODSDROP_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+        mysql_host=_str("GOODSDROP_MYSQL_HOST", "127.0.0.1"),
+        mysql_user=_str("GOODSDROP_MYSQL_USER", "goodsdrop"),
+        mysql_password=_str("GOODSDROP_MYSQL_PASSWORD", "goodsdrop"),
+        mysql_database=_str("GOODSDROP_MYSQL_DATABASE", "goodsdrop"),
+        kafka_bootstrap=_str("GOODSDROP_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
+        aws_endpoint_url=_str(
+            "GOODSDROP_AWS_ENDPOINT_URL",
+            "" if target == "aws" else f"http://127.0.0.1:{aws_port if target == 'moto' else 4566}",
+        ),
+        aws_target=target,
+        aws_region=_str("AWS_REGION", _str("AWS_DEFAULT_REGION", "ap-northeast-2")),
+        topic_prefix=_str("GOODSDROP_TOPIC_PREFIX", "goodsdrop."),
+        stock_strategy=_str("GOODSDROP_STOCK_STRATEGY", "lua"),
+        reservation_ttl_seconds=_int("GOODSDROP_RESERVATION_TTL_SECONDS", 600),
+        jwt_parameter_name=_str("GOODSDROP_JWT_PARAMETER", "/goodsdrop/jwt-signing-key"),
+        mail_sender=_str("GOODSDROP_MAIL_SENDER", "no-reply@goodsdrop.local"),
+        public_base_url=_str("GOODSDROP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}"),
+    )
+
+
+settings: Settings = load()
