@@ -1,0 +1,119 @@
+"""Factories for the clients of Redis, MySQL, Kafka and AWS.
+
+Each client is built once per warm Lambda container (module-level cache) and reused across
+invocations, as AWS recommends. Everything reads `goodsdrop.settings`; nothing else connects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import pymysql
+import redis
+from kafka import KafkaProducer
+from pymysql.cursors import DictCursor
+
+from goodsdrop.settings import settings
+
+
+@cache
+def redis_client() -> redis.Redis:
+    """The shared Redis client (strings in, strings out)."""
+    return redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
+        health_check_interval=30,
+        max_connections=256,
+    )
+
+
+def _mysql_connect() -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_password,
+        database=settings.mysql_database,
+        charset="utf8mb4",
+        cursorclass=DictCursor,
+        autocommit=True,
+        connect_timeout=3,
+        read_timeout=10,
+        write_timeout=10,
+    )
+
+
+_mysql: dict[int, pymysql.connections.Connection] = {}
+
+
+def mysql_connection() -> pymysql.connections.Connection:
+    """This process's MySQL connection, reconnected if the server dropped it."""
+    conn = _mysql.get(os.getpid())
+    if conn is None:
+        conn = _mysql[os.getpid()] = _mysql_connect()
+    else:
+        conn.ping(reconnect=True)
+    return conn
+
+
+@contextmanager
+def mysql_cursor() -> Iterator[DictCursor]:
+    """A cursor in autocommit mode (one statement, one transaction)."""
+    with mysql_connection().cursor() as cursor:
+        yield cursor
+
+
+@contextmanager
+def mysql_transaction() -> Iterator[DictCursor]:
+    """A cursor inside one transaction: committed on success, rolled back on any error."""
+    conn = mysql_connection()
+    conn.begin()
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+@cache
+def kafka_producer() -> KafkaProducer:
+    """The shared idempotence-friendly Kafka producer (acks=all, bounded blocking)."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        acks="all",
+        linger_ms=1,
+        retries=5,
+        max_block_ms=5000,
+        request_timeout_ms=5000,
+    )
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client for `service` at the one configured endpoint (moto, LocalStack or AWS)."""
+    return _aws_client(service)
+
+
+@cache
+def _aws_client(service: str) -> Any:
+    if settings.aws_target == "localstack":
+        # localstack-client knows LocalStack's edge endpoint and test credentials.
+        import localstack_client.session
+
+        return localstack_client.session.Session(region_name=settings.aws_region).client(service)
+    import boto3
+
+    kwargs: dict[str, Any] = {"region_name": settings.aws_region}
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+        # moto accepts any credentials; don't let a missing profile break local runs.
+        kwargs.setdefault("aws_access_key_id", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
+        kwargs.setdefault("aws_secret_access_key", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+    return boto3.client(service, **kwargs)

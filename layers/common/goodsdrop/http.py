@@ -1,0 +1,168 @@
+"""HTTP edge shared by every API function: the resolver, the one error mapping, the caller.
+
+Handlers build their resolver with `make_resolver()`; every `DropError` (and every request
+validation failure) becomes the contract's `{"error": {...}}` document here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from goodsdrop.errors import (
+    DropError,
+    EmailNotVerified,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationError,
+)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+logger = Logger(child=True)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response with compact encoding (money and ids are already ints/strings)."""
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        headers=headers,
+    )
+
+
+def error_response(err: DropError) -> Response:
+    """The contract's error document for a `DropError`."""
+    return json_response(err.http_status, err.to_body(), err.headers or None)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def make_resolver() -> APIGatewayRestResolver:
+    """An `APIGatewayRestResolver` with body validation and GoodsDrop's error mapping installed."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def guard_body(app: APIGatewayRestResolver, next_middleware: Any) -> Response:
+        event = app.current_event
+        body = event.body
+        if body:
+            if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+            content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+            if content_type and "json" not in content_type.lower():
+                raise UnsupportedMediaType()
+        return next_middleware(app)
+
+    app.use(middlewares=[guard_body])
+
+    @app.exception_handler(DropError)
+    def _drop_error(err: DropError) -> Response:
+        return error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(err: RequestValidationError) -> Response:
+        fields: dict[str, str] = {}
+        for problem in err.errors():
+            fields.setdefault(_field_name(problem.get("loc", ())), str(problem.get("msg", "invalid")))
+        named = ", ".join(sorted(fields)) or "request"
+        return error_response(ValidationError(f"invalid field(s): {named}", details={"fields": fields}))
+
+    @app.exception_handler(json.JSONDecodeError)
+    def _bad_json(err: json.JSONDecodeError) -> Response:
+        return error_response(ValidationError("the body is not valid JSON", details={"fields": {"body": str(err)}}))
+
+    @app.not_found
+    def _no_route(err: NotFoundError) -> Response:
+        return error_response(NotFound("no such route"))
+
+    @app.exception_handler(Exception)
+    def _bug(err: Exception) -> Response:
+        # A 5xx is a bug by contract: log it whole, tell the client nothing internal.
+        logger.exception("unhandled error")
+        return json_response(500, {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "details": {}}})
+
+    return app
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as the API Gateway authorizer established it (never parsed from the JWT here)."""
+
+    member_id: str
+    role: str
+    email_verified: bool
+    token_id: str = ""
+
+    @property
+    def is_seller(self) -> bool:
+        return self.role == "seller"
+
+
+def current_caller(app: APIGatewayRestResolver) -> Caller:
+    """The authenticated caller from `requestContext.authorizer`; 401 when there is none."""
+    context = app.current_event.request_context.authorizer.raw_event or {}
+    member_id = context.get("memberId") or context.get("principalId")
+    if not member_id:
+        raise Unauthorized("sign in first")
+    verified = str(context.get("emailVerified", "false")).lower() == "true"
+    return Caller(str(member_id), str(context.get("role", "member")), verified, str(context.get("tokenId", "")))
+
+
+def require_verified(app: APIGatewayRestResolver) -> Caller:
+    """The caller, who must have verified their email (403 `EMAIL_NOT_VERIFIED`)."""
+    caller = current_caller(app)
+    if not caller.email_verified:
+        raise EmailNotVerified()
+    return caller
+
+
+def require_seller(app: APIGatewayRestResolver) -> Caller:
+    """The caller, who must be a seller (403 `FORBIDDEN`)."""
+    caller = current_caller(app)
+    if not caller.is_seller:
+        raise Forbidden("only sellers may do this")
+    return caller
+
+
+def query_int(app: APIGatewayRestResolver, name: str, default: int | None = None, *, minimum: int = 0,
+              maximum: int | None = None) -> int | None:
+    """An integer query parameter, or 400 `VALIDATION_ERROR` naming it."""
+    raw = app.current_event.get_query_string_value(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", details={"fields": {name: "not an integer"}}) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ValidationError(f"{name} must be {bound}", details={"fields": {name: f"must be {bound}"}})
+    return value
+
+
+def page_params(app: APIGatewayRestResolver) -> tuple[int, int]:
+    """`page` (from 1) and `size` (1..100, default 20) of a list request."""
+    page = query_int(app, "page", 1, minimum=1, maximum=1_000_000)
+    size = query_int(app, "size", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+    assert page is not None and size is not None
+    return page, size
+
+
+def page_body(items: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
+    """The contract's list document."""
+    return {"items": items, "page": page, "size": size, "total": total}

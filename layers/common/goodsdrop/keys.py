@@ -1,0 +1,24 @@
+"""Every Redis key name GoodsDrop uses, in one place.
+
+Keys that one Lua script touches together share a hash tag (`{p<id>}`, `{m<id>}`), so every
+script stays within one slot and the product can run on Redis Cluster unchanged.
+"""
+
+from __future__ import annotations
+
+PREFIX = "gd"
+
+
+def stock(product_id: int | str) -> str:
+    """Hash of a product's live stock: `available`, `reserved`, `version`."""
+    return f"{PREFIX}:{{p{product_id}}}:stock"
+
+
+def stock_loading(product_id: int | str) -> str:
+    """Short-lived lock held by the one loader that fills a missing stock key (stampede guard)."""
+    return f"{PREFIX}:{{p{product_id}}}:stock:loading"
+
+
+def product_detail(product_id: int | str) -> str:
+    """Cached product detail document (JSON), invalidated on edit and on stock change."""
+    return f"{PREFIX}:{{p{product_id}}}:detail"

@@ -1,0 +1,130 @@
+"""Warm Lambda execution environments for the functions of the template.
+
+Like Lambda, a function's module is imported once per process (its init code runs once: clients
+built at module level are reused) and its handler is called once per event. The template's
+Timeout is enforced with a real-time timer, as Lambda stops a function that runs too long.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice.local import LambdaContext
+
+from goodsdrop_local.template import Function
+
+
+class FunctionError(Exception):
+    """The function raised, like Lambda's `FunctionError: Unhandled` result."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.error_message = message
+
+
+class FunctionTimeout(FunctionError):
+    """The function ran longer than its Timeout."""
+
+
+class _TimedOut(BaseException):
+    """Raised inside the handler by the timer; BaseException so handler code can't swallow it."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _TimedOut()
+
+
+_applied_env: dict[str, str] | None = None
+
+
+def _apply_environment(env: dict[str, str]) -> None:
+    """Make `env` this process's environment for the function (cheap when already applied)."""
+    global _applied_env
+    if _applied_env is env:
+        return
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+    _applied_env = env
+
+
+class WarmFunction:
+    """One function's warm execution environment in this process."""
+
+    def __init__(self, spec: Function) -> None:
+        self.spec = spec
+        self._handler: Callable[[Any, Any], Any] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Callable[[Any, Any], Any]:
+        for layer in self.spec.layer_dirs:
+            if str(layer) not in sys.path:
+                sys.path.insert(0, str(layer))
+        _apply_environment(self.spec.environment)
+        module_name = f"goodsdrop_fn_{self.spec.logical_id}"
+        spec = importlib.util.spec_from_file_location(module_name, self.spec.module_file)
+        if spec is None or spec.loader is None:
+            raise FunctionError("Runtime.ImportModuleError", f"cannot load {self.spec.module_file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return getattr(module, self.spec.handler_name)
+
+    @property
+    def handler(self) -> Callable[[Any, Any], Any]:
+        if self._handler is None:
+            with self._lock:
+                if self._handler is None:
+                    self._handler = self._load()
+        return self._handler
+
+    def invoke(self, event: Any) -> Any:
+        """Call the handler with `event` and a Lambda context; raise `FunctionError` if it fails."""
+        handler = self.handler
+        _apply_environment(self.spec.environment)
+        context = LambdaContext(self.spec.logical_id, self.spec.memory, int(self.spec.timeout * 1000))
+        timed = threading.current_thread() is threading.main_thread()
+        if timed:
+            previous = signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.spec.timeout)
+        started = time.monotonic()
+        try:
+            return handler(event, context)
+        except _TimedOut:
+            raise FunctionTimeout("Sandbox.Timedout",
+                                  f"Task timed out after {time.monotonic() - started:.2f} seconds") from None
+        except FunctionError:
+            raise
+        except Exception as err:
+            raise FunctionError(type(err).__name__, str(err)) from err
+        finally:
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+
+
+class FunctionPool:
+    """The warm environments of one process, created on first use."""
+
+    def __init__(self, functions: dict[str, Function]) -> None:
+        self._specs = functions
+        self._warm: dict[str, WarmFunction] = {}
+
+    def get(self, logical_id: str) -> WarmFunction:
+        warm = self._warm.get(logical_id)
+        if warm is None:
+            warm = self._warm[logical_id] = WarmFunction(self._specs[logical_id])
+        return warm
+
+    def warm_up(self, logical_ids: list[str]) -> None:
+        """Import these functions now (like provisioned concurrency), so the first request is warm."""
+        for logical_id in logical_ids:
+            _ = self.get(logical_id).handler

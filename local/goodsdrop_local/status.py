@@ -1,0 +1,90 @@
+"""Where the runtime's processes report what they are doing, and the /health report built from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from goodsdrop.settings import settings
+from goodsdrop_local.template import REPO_ROOT, App
+
+STACK_DIR = Path(os.environ.get("GOODSDROP_STACK_DIR", REPO_ROOT / ".stack"))
+RUNTIME_DIR = STACK_DIR / "runtime"
+STALE_SECONDS = 15.0
+
+
+def write_status(kind: str, name: str, state: dict[str, Any]) -> None:
+    """Record a runtime process's state (atomically) for /health."""
+    directory = RUNTIME_DIR / kind
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({**state, "pid": os.getpid(), "updated": time.time()}))
+    tmp.replace(directory / f"{name}.json")
+
+
+def read_status(kind: str, name: str) -> dict[str, Any] | None:
+    path = RUNTIME_DIR / kind / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _check(fn: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        fn()
+        return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    except Exception as err:  # noqa: BLE001 - a health report names any failure
+        return {"ok": False, "error": f"{type(err).__name__}: {err}"}
+
+
+def health_report(app: App) -> dict[str, Any]:
+    """Each server, each Kafka poller and each container, with an overall verdict."""
+    from goodsdrop.clients import mysql_cursor, redis_client
+
+    def mysql_ping() -> None:
+        with mysql_cursor() as cur:
+            cur.execute("SELECT 1")
+
+    host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
+
+    def kafka_ping() -> None:
+        if not _port_open(host, int(port)):
+            raise ConnectionError(f"nothing listens on {settings.kafka_bootstrap}")
+
+    servers = {
+        "redis": _check(lambda: redis_client().ping()),
+        "mysql": _check(mysql_ping),
+        "kafka": _check(kafka_ping),
+    }
+    if settings.aws_endpoint_url:
+        aws_host, _, aws_port = settings.aws_endpoint_url.split("//")[-1].rpartition(":")
+
+        def aws_ping() -> None:
+            if not _port_open(aws_host, int(aws_port)):
+                raise ConnectionError(f"nothing listens on {settings.aws_endpoint_url}")
+
+        servers["aws"] = _check(aws_ping)
+    now = time.time()
+    pollers = {}
+    for mapping in app.kafka:
+        state = read_status("pollers", mapping.name) or {}
+        alive = bool(state) and now - state.get("updated", 0) < STALE_SECONDS
+        pollers[mapping.name] = {"ok": alive, **{k: state.get(k) for k in ("state", "batches", "records", "failures",
+                                                                           "dead_lettered", "pid")}}
+    containers = {c.logical_id: {"ok": _port_open("127.0.0.1", settings.stream_port)} for c in app.containers}
+    healthy = all(v["ok"] for group in (servers, pollers, containers) for v in group.values())
+    return {"healthy": healthy, "servers": servers, "pollers": pollers, "containers": containers}
