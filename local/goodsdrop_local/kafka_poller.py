@@ -211,7 +211,16 @@ class MappingPoller:
         if self._producer is None:
             self._producer = KafkaProducer(bootstrap_servers=self.bootstrap.split(","), acks="all", retries=5)
         for r in records:
-            headers = [*list(r.headers or []), ("lambda-failure-reason", reason[:1000].encode()), ("lambda-function", self.mapping.function_id.encode()), ("lambda-mapping", self.mapping.name.encode()), ("lambda-attempts", str(attempts + 1).encode()), ("lambda-source-topic", r.topic.encode()), ("lambda-source-partition", str(r.partition).encode()), ("lambda-source-offset", str(r.offset).encode())]
+            headers = [
+                *(r.headers or []),
+                ("lambda-failure-reason", reason[:1000].encode()),
+                ("lambda-function", self.mapping.function_id.encode()),
+                ("lambda-mapping", self.mapping.name.encode()),
+                ("lambda-attempts", str(attempts + 1).encode()),
+                ("lambda-source-topic", r.topic.encode()),
+                ("lambda-source-partition", str(r.partition).encode()),
+                ("lambda-source-offset", str(r.offset).encode()),
+            ]
             self._producer.send(topic, key=r.key, value=r.value, headers=headers)
         self._producer.flush(timeout=10)
 
