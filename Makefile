@@ -1,0 +1,48 @@
+# GoodsDrop: `make up` starts the local stack with demo data, `make down` stops it.
+# `make help` lists every target.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON := .venv/bin/python
+STACK := $(PYTHON) -m goodsdrop_local.stack
+STACK_DIR := $(or $(GOODSDROP_STACK_DIR),.stack)
+PYTEST_ARGS ?= -q
+export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)/local:$(CURDIR)
+
+.PHONY: help install up down reset status test lint invoke bench logs
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: ## Install system packages, .venv and Kafka jars (idempotent, quiet)
+	@scripts/install.sh
+
+up: install ## Start the stack in the background with demo data (UP_ARGS=--servers-only: servers only)
+	@$(STACK) up $(UP_ARGS)
+
+down: ## Stop the local stack (leaves no process behind)
+	@if [ -x $(PYTHON) ]; then $(STACK) down; fi
+
+reset: install ## Stop the stack and delete its data (keeps the Kafka jars)
+	@$(STACK) reset
+
+status: install ## Show each server's pid, port and health; fails unless all are healthy
+	@$(STACK) status
+
+test: install ## Run the tests: make test PYTEST_ARGS="-q -k stock"
+	@rc=0; $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+lint: install ## Run ruff over the repository
+	@$(PYTHON) -m ruff check .
+
+invoke: install ## Invoke one function locally: make invoke FN=PlaceOrder EVENT=events/place_order.json
+	@$(PYTHON) -m goodsdrop_local invoke $(FN) $(EVENT)
+
+bench: install ## Run the flash-drop benchmark: make bench ARGS="..."
+	@$(PYTHON) -m bench.flash_drop $(ARGS)
+
+logs: ## Follow the stack's logs
+	@tail -n 20 -F $(STACK_DIR)/logs/*.log

@@ -1,0 +1,1 @@
+"""GoodsDrop local stack: servers, runtime and bootstrap for development and tests."""
