@@ -1,7 +1,6 @@
 """GET /products/{id}: product detail with live stock and sale status (anyone)."""
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from goodsdrop.http import json_response, make_resolver
@@ -13,7 +12,7 @@ app = make_resolver()
 
 
 @app.get("/products/<product_id>")
-def get(product_id: str) -> Response:
+def get(product_id: str):
     pid = parse_product_id(product_id)
     product, level = get_product(pid), read_stock(pid)
     return json_response(200, product.to_json() | {"stock": level.stock, "status": level.status})

@@ -1,7 +1,6 @@
 """GET /products/{id}/stock: `{productId, stock, status}` from the look-aside stock cache (anyone)."""
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from goodsdrop.http import json_response, make_resolver
@@ -13,7 +12,7 @@ app = make_resolver()
 
 
 @app.get("/products/<product_id>/stock")
-def get(product_id: str) -> Response:
+def get(product_id: str):
     return json_response(200, read_stock(parse_product_id(product_id)).to_json())
 
 

@@ -76,8 +76,13 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(err: RequestValidationError) -> Response:
+        problems = err.errors()
+        if any(tuple(p.get("loc", ()))[:1] == ("response",) for p in problems):
+            # The handler returned something its annotation does not allow: our bug, not the client's.
+            logger.error("response failed validation", extra={"problems": problems})
+            return json_response(500, {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "details": {}}})
         fields: dict[str, str] = {}
-        for problem in err.errors():
+        for problem in problems:
             fields.setdefault(_field_name(problem.get("loc", ())), str(problem.get("msg", "invalid")))
         named = ", ".join(sorted(fields)) or "request"
         return error_response(ValidationError(f"invalid field(s): {named}", details={"fields": fields}))

@@ -22,3 +22,13 @@ def stock_loading(product_id: int | str) -> str:
 def product_detail(product_id: int | str) -> str:
     """Cached product detail document (JSON), invalidated on edit and on stock change."""
     return f"{PREFIX}:{{p{product_id}}}:detail"
+
+
+def revoked_token(token_id: str) -> str:
+    """Deny-list entry of a revoked access token; expires when the token would have."""
+    return f"{PREFIX}:revoked:{token_id}"
+
+
+def revoked_member_before(member_id: int | str) -> str:
+    """Epoch second before which every access token of a member is revoked (password change)."""
+    return f"{PREFIX}:{{m{member_id}}}:revoked-before"

@@ -1,0 +1,116 @@
+"""Kafka event-source mappings on a real broker: batches, retries, bisection, partial failures, DLQ."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from goodsdrop.settings import settings
+from goodsdrop_local.execution import FunctionPool
+from goodsdrop_local.kafka_poller import MappingPoller
+from goodsdrop_local.template import load
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def fixture_app():
+    return load(FIXTURE, environ={})
+
+
+@pytest.fixture
+def topics(servers):
+    """A fresh single-partition source topic and its dead-letter topic."""
+    name = f"test.mapping.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(name, 1, 1), NewTopic(name + ".dlq", 1, 1)])
+    admin.close()
+    return name, name + ".dlq"
+
+
+def produce(topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for i, value in enumerate(values):
+        producer.send(topic, key=f"k{i}".encode(), value=value, headers=[("trace", b"t-1")])
+    producer.flush()
+    producer.close()
+
+
+def read_all(topic: str) -> list:
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=3000, group_id=None)
+    records = list(consumer)
+    consumer.close()
+    return records
+
+
+def poller_for(fixture_app, topics, tmp_path, monkeypatch, handler: str, **changes) -> tuple[MappingPoller, Path]:
+    log = tmp_path / "deliveries.txt"
+    monkeypatch.setenv("DELIVERY_LOG", str(log))
+    source, dlq = topics
+    mapping = next(m for m in fixture_app.kafka if m.name == "ConsumerMapping")
+    mapping = replace(mapping, topics=[source], on_failure_topic=dlq, consumer_group=f"g-{source}", **changes)
+    spec = replace(fixture_app.functions["ConsumerFunction"], handler=f"kafka_consumer.{handler}")
+    function = FunctionPool({"ConsumerFunction": spec}).get("ConsumerFunction")
+    return MappingPoller(mapping, function.invoke, settings.kafka_bootstrap), log
+
+
+def delivered(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+def test_a_failing_batch_is_bisected_retried_and_its_poison_dead_lettered(fixture_app, topics, tmp_path, monkeypatch):
+    produce(topics[0], [b"ok-1", b"ok-2", b"poison-3", b"ok-4"])
+    poller, log = poller_for(fixture_app, topics, tmp_path, monkeypatch, "handler")
+    poller.run(max_idle_polls=2)
+
+    seen = delivered(log)
+    # Bisection isolates the poison: it is tried once plus MaximumRetryAttempts (2) times alone.
+    assert seen.count("poison-3") >= 3
+    assert {"ok-1", "ok-2", "ok-4"} <= set(seen)
+    (dead,) = read_all(topics[1])
+    assert dead.value == b"poison-3" and dead.key == b"k2"
+    headers = dict(dead.headers)
+    assert headers["trace"] == b"t-1"
+    assert headers["lambda-source-offset"] == b"2" and b"poisoned batch" in headers["lambda-failure-reason"]
+    assert poller.counters.dead_lettered == 1
+
+    # Offsets were committed: the same consumer group gets nothing again.
+    (tmp_path / "x").mkdir()
+    again, again_log = poller_for(fixture_app, topics, tmp_path / "x", monkeypatch, "handler")
+    again.run(max_idle_polls=2)
+    assert delivered(again_log) == []
+
+
+def test_without_bisection_the_whole_batch_goes_to_the_destination(fixture_app, topics, tmp_path, monkeypatch):
+    produce(topics[0], [b"ok-1", b"poison-2"])
+    poller, log = poller_for(fixture_app, topics, tmp_path, monkeypatch, "handler", bisect_on_error=False,
+                             maximum_retry_attempts=1)
+    poller.run(max_idle_polls=2)
+    assert delivered(log) == ["ok-1", "poison-2"] * 2  # first attempt + one retry
+    assert [r.value for r in read_all(topics[1])] == [b"ok-1", b"poison-2"]
+
+
+def test_partial_batch_response_retries_only_from_the_failed_record(fixture_app, topics, tmp_path, monkeypatch):
+    produce(topics[0], [b"ok-1", b"poison-2", b"ok-3"])
+    poller, log = poller_for(fixture_app, topics, tmp_path, monkeypatch, "partial", maximum_retry_attempts=1)
+    poller.run(max_idle_polls=2)
+    seen = delivered(log)
+    assert seen.count("ok-1") == 1  # before the failed offset: done, never redelivered
+    assert seen.count("poison-2") == 2  # first try + one retry
+    assert seen.count("ok-3") == 2  # after the failed offset in its partition: retried with it
+    assert [r.value for r in read_all(topics[1])] == [b"poison-2", b"ok-3"]
+
+
+def test_success_commits_and_nothing_is_dead_lettered(fixture_app, topics, tmp_path, monkeypatch):
+    produce(topics[0], [f"ok-{i}".encode() for i in range(25)])
+    poller, log = poller_for(fixture_app, topics, tmp_path, monkeypatch, "handler", batch_size=10)
+    poller.run(max_idle_polls=2)
+    assert delivered(log) == [f"ok-{i}" for i in range(25)]
+    assert poller.counters.batches >= 3  # BatchSize 10 → at least three invocations
+    assert read_all(topics[1]) == []
