@@ -35,7 +35,8 @@ def new_account(*, verified: bool = True, seller: bool = False) -> Account:
         _HASH.append(hash_password(PASSWORD))  # one slow hash per test session is enough
     email = f"t-{uuid.uuid4().hex[:12]}@example.test"
     with mysql_transaction() as cur:
-        cur.execute("INSERT INTO members (email, password_hash, name, email_verified, role) VALUES (%s, %s, %s, %s, %s)",
+        cur.execute("INSERT INTO members (email, password_hash, name, email_verified, role) "
+                    "VALUES (%s, %s, %s, %s, %s)",
                     (email, _HASH[0], "Test Member", int(verified), "seller" if seller else "member"))
         member_id = cur.lastrowid
         if seller:

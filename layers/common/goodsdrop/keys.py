@@ -32,3 +32,8 @@ def revoked_token(token_id: str) -> str:
 def revoked_member_before(member_id: int | str) -> str:
     """Epoch second before which every access token of a member is revoked (password change)."""
     return f"{PREFIX}:{{m{member_id}}}:revoked-before"
+
+
+def cart(member_id: int | str) -> str:
+    """A member's cart: hash of productId → quantity (sliding 7-day TTL)."""
+    return f"{PREFIX}:{{m{member_id}}}:cart"
