@@ -1,0 +1,23 @@
+"""DELETE /cart/items/{productId}: take a product out of the caller's cart; 204 (members)."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from goodsdrop.cart import parse_cart_product_id, remove_from_cart
+from goodsdrop.http import current_caller, make_resolver
+
+logger = Logger()
+app = make_resolver()
+
+
+@app.delete("/cart/items/<product_id>")
+def delete(product_id: str):
+    caller = current_caller(app)
+    remove_from_cart(caller.member_id, parse_cart_product_id(product_id))
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)
