@@ -112,6 +112,8 @@ class Caller:
     role: str
     email_verified: bool
     token_id: str = ""
+    session_id: str = ""
+    token_expires_at: int = 0
 
     @property
     def is_seller(self) -> bool:
@@ -125,7 +127,12 @@ def current_caller(app: APIGatewayRestResolver) -> Caller:
     if not member_id:
         raise Unauthorized("sign in first")
     verified = str(context.get("emailVerified", "false")).lower() == "true"
-    return Caller(str(member_id), str(context.get("role", "member")), verified, str(context.get("tokenId", "")))
+    try:
+        expires_at = int(context.get("expiresAt") or 0)
+    except (TypeError, ValueError):
+        expires_at = 0
+    return Caller(str(member_id), str(context.get("role", "member")), verified, str(context.get("tokenId", "")),
+                  str(context.get("sessionId", "")), expires_at)
 
 
 def require_verified(app: APIGatewayRestResolver) -> Caller:
