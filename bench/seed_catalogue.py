@@ -93,7 +93,7 @@ def seed(products: int, sellers: int, batch: int, rng_seed: int) -> None:
         added = 0
         while added < missing:
             rows = [_row(rng, now, seller_ids) for _ in range(min(batch, missing - added))]
-            values = ",".join(cur.mogrify("(%s,%s,%s,%s,%s,%s,%s,%s)", r[:7] + (r[6],)) for r in rows)
+            values = ",".join(cur.mogrify("(%s,%s,%s,%s,%s,%s,%s,%s)", (*r[:7], r[6])) for r in rows)
             conn.begin()
             cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, "
                         f"per_member_limit, created_at, updated_at) VALUES {values}")

@@ -373,7 +373,7 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any], str, list[Any]]:
     The page query is a deferred join: the inner query finds the page's ids (index-only for the
     unfiltered sorts, so deep pages stay cheap), the outer one reads just those rows.
     Most products are on sale, so counting `on_sale` row by row would join nearly every stock
-    row; without a keyword it is counted as all − sold_out − upcoming (three small index counts,
+    row; without a keyword it is counted as all - sold_out - upcoming (three small index counts,
     one statement, one snapshot: the three statuses split every product with a stock row).
     """
     base, base_args = _text_and_filters(query)

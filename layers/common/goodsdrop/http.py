@@ -13,7 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from goodsdrop.errors import (
     DropError,
@@ -86,6 +89,11 @@ def make_resolver() -> APIGatewayRestResolver:
             fields.setdefault(_field_name(problem.get("loc", ())), str(problem.get("msg", "invalid")))
         named = ", ".join(sorted(fields)) or "request"
         return error_response(ValidationError(f"invalid field(s): {named}", details={"fields": fields}))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(err: RequestUnsupportedContentType) -> Response:
+        # Powertools' body validation runs before `guard_body` and raises this for e.g. text/plain.
+        return error_response(UnsupportedMediaType())
 
     @app.exception_handler(json.JSONDecodeError)
     def _bad_json(err: json.JSONDecodeError) -> Response:
