@@ -45,12 +45,13 @@ def page(stack, tmp_path):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, f"--user-data-dir={tmp_path}"])
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
+        # A persistent context gives Chromium a fresh, empty profile directory of its own.
+        context = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS,
+                                                       viewport={"width": 1100, "height": 800})
         page = context.new_page()
         page.set_default_timeout(15_000)
         yield page
-        browser.close()
+        context.close()
 
 
 def test_buy_a_drop_in_the_browser(page, drop):
