@@ -17,7 +17,8 @@ from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.errors import Conflict
 from goodsdrop.products import cache_product, get_product, load_product
 from tests.support.accounts import new_account
-from tests.support.catalogue import API, StockChangedTap, create_product, wait_for
+from tests.support.catalogue import API, StockChangedTap, create_product
+from tests.support.polling import wait_for
 
 
 @pytest.fixture(scope="module")

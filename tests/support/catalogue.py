@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,16 +29,6 @@ def create_product(seller: Account, **fields: Any) -> dict[str, Any]:
     response = httpx.post(f"{API}/products", json=body, headers=seller.headers(), timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def wait_for(predicate: Callable[[], Any], seconds: float = 10.0) -> Any:
-    """Poll until `predicate()` is truthy (bounded); returns its last value."""
-    deadline = time.monotonic() + seconds
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = predicate()
-    return value
 
 
 class StockChangedTap:

@@ -104,7 +104,21 @@ class _Body(BaseModel):
                               str_strip_whitespace=True)
 
 
-class NewProduct(_Body):
+class _ProductText(_Body):
+    """The text rules of a product's name and description, shared by create and edit."""
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name_text(cls, value: str | None) -> str | None:
+        return None if value is None else _name(value)
+
+    @field_validator("description", check_fields=False)
+    @classmethod
+    def _description_text(cls, value: str | None) -> str | None:
+        return None if value is None else _description(value)
+
+
+class NewProduct(_ProductText):
     """Body of POST /products."""
 
     name: Name
@@ -114,18 +128,8 @@ class NewProduct(_Body):
     sales_start_at: SalesStart | None = None
     per_member_limit: PerMemberLimit | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _name_text(cls, value: str) -> str:
-        return _name(value)
 
-    @field_validator("description")
-    @classmethod
-    def _description_text(cls, value: str) -> str:
-        return _description(value)
-
-
-class ProductChanges(_Body):
+class ProductChanges(_ProductText):
     """Body of PATCH /products/{id}: only the fields sent change; `null` clears the optional ones."""
 
     name: Name | None = None
@@ -140,16 +144,6 @@ class ProductChanges(_Body):
         if value is None:
             raise ValueError("may not be null")
         return value
-
-    @field_validator("name")
-    @classmethod
-    def _name_text(cls, value: str) -> str:
-        return _name(value)
-
-    @field_validator("description")
-    @classmethod
-    def _description_text(cls, value: str) -> str:
-        return _description(value)
 
     @model_validator(mode="after")
     def _something_changes(self) -> ProductChanges:
