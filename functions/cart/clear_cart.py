@@ -1,4 +1,4 @@
-"""DELETE /cart: empty the caller's cart; 204 (members)."""
+"""DELETE /cart: empties the cart."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
@@ -14,7 +14,7 @@ app = make_resolver()
 @app.delete("/cart")
 def delete():
     clear_cart(current_caller(app).member_id)
-    return Response(status_code=204, body="")
+    return Response(status_code=204)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -1,4 +1,4 @@
-"""GET /cart: the caller's cart with current prices, stock status and total (members)."""
+"""GET /cart: the member's cart with current prices, line totals and stock status."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
@@ -12,8 +12,7 @@ app = make_resolver()
 
 @app.get("/cart")
 def get():
-    caller = current_caller(app)
-    return json_response(200, view_cart(caller.member_id).to_json())
+    return json_response(200, view_cart(current_caller(app).member_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

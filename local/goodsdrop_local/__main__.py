@@ -1,7 +1,7 @@
 """The local runtime: `python -m goodsdrop_local serve | invoke FN EVENT`.
 
 `serve` reads infra/template.yaml and runs it: the API (uvicorn, several worker processes, each
-with warm functions), one poller process per Kafka event-source mapping, the long-lived SSE
+with warm functions), poller processes per Kafka event-source mapping (MinimumPollers), the SSE
 container, and the template's schedules. Children that die are restarted, as Lambda replaces
 failed pollers. `invoke` runs one function once with an event file, like `sam local invoke`.
 """
@@ -64,9 +64,13 @@ def children(app: App) -> list[Child]:
                            "--no-access-log", "--log-level", "warning", "--backlog", "4096",
                            "--timeout-keep-alive", "30"], _env())]
     for mapping in app.kafka:
-        if mapping.enabled:
-            procs.append(Child(f"poller-{mapping.name}", [sys.executable, "-m", "goodsdrop_local.kafka_poller",
-                                                         mapping.name], _env()))
+        if not mapping.enabled:
+            continue
+        # Several pollers of one mapping share its consumer group: Kafka gives each a share of the
+        # partitions, so per-partition order is kept while the mapping scales out, as Lambda does.
+        for index in range(mapping.pollers):
+            procs.append(Child(f"poller-{mapping.name}-{index}", [sys.executable, "-m", "goodsdrop_local.kafka_poller",
+                                                                 mapping.name, str(index)], _env()))
     for container in app.containers:
         # The container image runs `python`; locally that is this interpreter (the project's venv).
         command = [sys.executable if c == "python" else c for c in container.command]
@@ -137,12 +141,19 @@ def invoke(function_id: str, event_file: str) -> int:
         print(f"no function {function_id!r}; the template has: {', '.join(sorted(app.functions))}", file=sys.stderr)
         return 2
     event = json.loads(Path(event_file).read_text())
+    # Like `sam local invoke`: the function's own output (its logs) goes to stderr, the result to stdout.
+    sys.stdout.flush()
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     try:
         result = FunctionPool(app.functions).get(function_id).invoke(event)
     except FunctionError as err:
-        print(json.dumps({"errorType": err.error_type, "errorMessage": err.error_message}, indent=2))
+        print(json.dumps({"errorType": err.error_type, "errorMessage": err.error_message}, indent=2), file=result_out)
         return 1
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    finally:
+        sys.stdout.flush()
+    print(json.dumps(result, indent=2, ensure_ascii=False), file=result_out)
+    result_out.flush()
     return 0
 
 

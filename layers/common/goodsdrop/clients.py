@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from typing import Any
 
@@ -55,10 +55,14 @@ _mysql: dict[int, pymysql.connections.Connection] = {}
 def mysql_connection() -> pymysql.connections.Connection:
     """This process's MySQL connection, reconnected if the server dropped it."""
     conn = _mysql.get(os.getpid())
-    if conn is None:
-        conn = _mysql[os.getpid()] = _mysql_connect()
-    else:
-        conn.ping(reconnect=True)
+    if conn is not None:
+        try:
+            conn.ping()
+            return conn
+        except pymysql.err.Error:
+            with suppress(pymysql.err.Error):  # the server dropped us (restart, idle timeout): start afresh
+                conn.close()
+    conn = _mysql[os.getpid()] = _mysql_connect()
     return conn
 
 

@@ -37,3 +37,23 @@ def revoked_member_before(member_id: int | str) -> str:
 def cart(member_id: int | str) -> str:
     """A member's cart: hash of productId → quantity (sliding 7-day TTL)."""
     return f"{PREFIX}:{{m{member_id}}}:cart"
+
+
+def revoked_session(member_id: int | str, session_id: str) -> str:
+    """Deny-list entry of a revoked login session: every access token it issued is refused."""
+    return f"{PREFIX}:{{m{member_id}}}:revoked-session:{session_id}"
+
+
+def login_failures_by_email(email_digest: str) -> str:
+    """Failed logins for one email (SHA-256 of it, no address in key names) in the current window."""
+    return f"{PREFIX}:login-failures:email:{email_digest}"
+
+
+def login_failures_by_ip(source_ip: str) -> str:
+    """Failed logins from one source IP in the current window."""
+    return f"{PREFIX}:login-failures:ip:{source_ip}"
+
+
+def verification_resends(member_id: int | str) -> str:
+    """Verification mails re-sent to a member in the current window."""
+    return f"{PREFIX}:{{m{member_id}}}:verification-resends"

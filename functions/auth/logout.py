@@ -1,20 +1,20 @@
-"""DELETE /cart/items/{productId}: take a product out of the caller's cart; 204 (members)."""
+"""POST /auth/logout: end the caller's session; its tokens are refused from the next request (member)."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
-from goodsdrop.cart import parse_cart_product_id, remove_from_cart
 from goodsdrop.http import current_caller, make_resolver
+from goodsdrop.sessions import logout
 
 logger = Logger()
 app = make_resolver()
 
 
-@app.delete("/cart/items/<product_id>")
-def delete(product_id: str):
+@app.post("/auth/logout")
+def post():
     caller = current_caller(app)
-    remove_from_cart(caller.member_id, parse_cart_product_id(product_id))
+    logout(caller.member_id, caller.session_id, caller.token_id, caller.token_expires_at)
     return Response(status_code=204, body="")
 
 
