@@ -4,9 +4,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
-from goodsdrop.cart import remove_from_cart
+from goodsdrop.cart import parse_cart_product_id, remove_from_cart
 from goodsdrop.http import current_caller, make_resolver
-from goodsdrop.products import parse_product_id
 
 logger = Logger()
 app = make_resolver()
@@ -14,7 +13,7 @@ app = make_resolver()
 
 @app.delete("/cart/items/<product_id>")
 def delete(product_id: str):
-    remove_from_cart(current_caller(app).member_id, parse_product_id(product_id))
+    remove_from_cart(current_caller(app).member_id, parse_cart_product_id(product_id))
     return Response(status_code=204)
 
 

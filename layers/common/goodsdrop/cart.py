@@ -44,36 +44,51 @@ class CartLineQuantity(_Body):
     quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
 
 
-def _change(member_id: str, product_id: int, mode: str, quantity: int) -> int:
-    product = get_product(product_id)  # 404 for unknown or unlisted products
+def parse_cart_product_id(raw: str | None) -> int:
+    """A product id given to the cart (body or path), else 400 naming `productId`."""
+    try:
+        return parse_product_id(raw)
+    except ValidationError:
+        raise ValidationError("productId must be a positive integer",
+                              details={"fields": {"productId": "malformed"}}) from None
+
+
+def _change(member_id: str, product_id: int, mode: str, quantity: int, per_member_limit: int | None) -> int:
     result = int(script("change_cart_line")(
         keys=[keys.cart(member_id)],
-        args=[product_id, mode, quantity, product.per_member_limit or 0, MAX_QUANTITY, MAX_LINES, CART_TTL_SECONDS],
+        args=[product_id, mode, quantity, per_member_limit or 0, MAX_QUANTITY, MAX_LINES, CART_TTL_SECONDS],
     ))
     if result == -1:
-        raise Conflict(f"at most {product.per_member_limit} of this product per member",
+        raise Conflict(f"at most {per_member_limit} of this product per member",
                        code="PURCHASE_LIMIT_EXCEEDED",
-                       details={"productId": str(product_id), "perMemberLimit": product.per_member_limit})
+                       details={"productId": str(product_id), "perMemberLimit": per_member_limit})
     if result == -2:
         raise Conflict(f"a cart holds at most {MAX_LINES} different products", code="CART_FULL",
                        details={"maxLines": MAX_LINES})
     if result == -3:
         raise ValidationError(f"a line holds at most {MAX_QUANTITY} units",
                               details={"fields": {"quantity": f"the line would exceed {MAX_QUANTITY}"}})
+    if result == -4:
+        raise NotFound(f"product {product_id} is not in your cart", details={"productId": str(product_id)})
     return result
 
 
 def add_to_cart(member_id: str, line: NewCartLine) -> dict[str, Any]:
     """Add units of a product to the member's cart; returns the cart."""
-    _change(member_id, parse_product_id(line.product_id), "add", line.quantity)
+    product_id = parse_cart_product_id(line.product_id)
+    product = get_product(product_id)  # 404 for unknown or unlisted products
+    _change(member_id, product_id, "add", line.quantity, product.per_member_limit)
     return view_cart(member_id)
 
 
 def set_cart_quantity(member_id: str, product_id: int, quantity: int) -> dict[str, Any]:
-    """Set a line's quantity (0 removes it); 404 when the product is not in the cart."""
-    if redis_client().hget(keys.cart(member_id), str(product_id)) is None:
-        raise NotFound(f"product {product_id} is not in your cart")
-    _change(member_id, product_id, "set", quantity)
+    """Set a line's quantity (0 removes it); 404 when the product is not in the cart.
+
+    Whether the line exists is checked inside the script, atomically with the change. Setting 0
+    needs no product lookup, so a line whose product was unlisted can still be zeroed.
+    """
+    per_member_limit = get_product(product_id).per_member_limit if quantity > 0 else None
+    _change(member_id, product_id, "set", quantity, per_member_limit)
     return view_cart(member_id)
 
 
@@ -114,7 +129,8 @@ def view_cart(member_id: str) -> dict[str, Any]:
             level = read_stock(product_id)
         except NotFound:
             gone.append(str(product_id))
-            notices.append({"productId": str(product_id), "message": "this product is no longer available"})
+            notices.append({"productId": str(product_id), "quantity": quantity, "code": "PRODUCT_UNAVAILABLE",
+                            "message": "this product is no longer available and was removed from your cart"})
             continue
         items.append({
             "productId": str(product_id), "name": product.name, "price": product.price, "quantity": quantity,
