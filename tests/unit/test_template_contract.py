@@ -69,7 +69,7 @@ def contract_routes(text: str) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE_PATH.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(TEMPLATE_PATH.read_text(), Loader=_CfnLoader)
 
 
 @pytest.fixture(scope="module")
