@@ -1,7 +1,7 @@
 """The local runtime: `python -m goodsdrop_local serve | invoke FN EVENT`.
 
 `serve` reads infra/template.yaml and runs it: the API (uvicorn, several worker processes, each
-with warm functions), one poller process per Kafka event-source mapping, the long-lived SSE
+with warm functions), poller processes per Kafka event-source mapping (MinimumPollers), the SSE
 container, and the template's schedules. Children that die are restarted, as Lambda replaces
 failed pollers. `invoke` runs one function once with an event file, like `sam local invoke`.
 """
@@ -64,9 +64,13 @@ def children(app: App) -> list[Child]:
                            "--no-access-log", "--log-level", "warning", "--backlog", "4096",
                            "--timeout-keep-alive", "30"], _env())]
     for mapping in app.kafka:
-        if mapping.enabled:
-            procs.append(Child(f"poller-{mapping.name}", [sys.executable, "-m", "goodsdrop_local.kafka_poller",
-                                                         mapping.name], _env()))
+        if not mapping.enabled:
+            continue
+        # Several pollers of one mapping share its consumer group: Kafka gives each a share of the
+        # partitions, so per-partition order is kept while the mapping scales out, as Lambda does.
+        for index in range(mapping.pollers):
+            procs.append(Child(f"poller-{mapping.name}-{index}", [sys.executable, "-m", "goodsdrop_local.kafka_poller",
+                                                                 mapping.name, str(index)], _env()))
     for container in app.containers:
         # The container image runs `python`; locally that is this interpreter (the project's venv).
         command = [sys.executable if c == "python" else c for c in container.command]

@@ -15,7 +15,7 @@ Semantics follow the AWS Lambda developer guide for MSK / self-managed Kafka map
   `kafka://<topic>` on-failure destination: the records themselves plus failure metadata headers.
 Local differences (documented in the README): failure metadata is carried in `lambda-*` headers;
 retry backoff is exponential from GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS (default 0.5 s, cap 10 s);
-one poller per mapping (Lambda may run several).
+as many pollers per mapping as its ProvisionedPollerConfig.MinimumPollers (default 1).
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ class Counters:
 class MappingPoller:
     """Polls one mapping's topics and drives its function with Lambda's failure semantics."""
 
-    def __init__(self, mapping: KafkaMapping, invoke: Invoke, bootstrap: str) -> None:
+    def __init__(self, mapping: KafkaMapping, invoke: Invoke, bootstrap: str, index: int = 0) -> None:
         self.mapping = mapping
+        self.index = index
         self.invoke = invoke
         self.bootstrap = bootstrap
         self.counters = Counters()
@@ -100,7 +101,7 @@ class MappingPoller:
             *self.mapping.topics,
             bootstrap_servers=self.bootstrap.split(","),
             group_id=self.mapping.consumer_group,
-            client_id=f"lambda-{self.mapping.name}",
+            client_id=f"lambda-{self.mapping.name}-{self.index}",
             enable_auto_commit=False,
             auto_offset_reset="latest" if self.mapping.starting_position == "LATEST" else "earliest",
             max_poll_records=self.mapping.batch_size,
@@ -228,11 +229,11 @@ class MappingPoller:
         now = time.monotonic()
         if force or now - self._last_status > 1.0:
             self._last_status = now
-            write_status("pollers", self.mapping.name, {"state": state, **self.counters.__dict__})
+            write_status("pollers", f"{self.mapping.name}-{self.index}", {"state": state, **self.counters.__dict__})
 
 
 def main(argv: list[str]) -> None:
-    """`python -m goodsdrop_local.kafka_poller <mapping name>`: run one mapping until SIGTERM."""
+    """`python -m goodsdrop_local.kafka_poller <mapping name> [index]`: run one poller until SIGTERM."""
     from goodsdrop.settings import settings
     from goodsdrop_local.execution import FunctionPool
     from goodsdrop_local.template import load
@@ -240,7 +241,7 @@ def main(argv: list[str]) -> None:
     app = load()
     mapping = next(m for m in app.kafka if m.name == argv[0])
     function = FunctionPool(app.functions).get(mapping.function_id)
-    poller = MappingPoller(mapping, function.invoke, settings.kafka_bootstrap)
+    poller = MappingPoller(mapping, function.invoke, settings.kafka_bootstrap, int(argv[1]) if len(argv) > 1 else 0)
     signal.signal(signal.SIGTERM, lambda *_: poller.stop())
     function.handler  # noqa: B018 - import the function before polling, like a Lambda init
     poller.run()

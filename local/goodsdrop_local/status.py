@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ def write_status(kind: str, name: str, state: dict[str, Any]) -> None:
     """Record a runtime process's state (atomically) for /health."""
     directory = RUNTIME_DIR / kind
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{name}.{os.getpid()}.tmp"
+    tmp = directory / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
     tmp.write_text(json.dumps({**state, "pid": os.getpid(), "updated": time.time()}))
     tmp.replace(directory / f"{name}.json")
 
@@ -81,10 +82,14 @@ def health_report(app: App) -> dict[str, Any]:
     now = time.time()
     pollers = {}
     for mapping in app.kafka:
-        state = read_status("pollers", mapping.name) or {}
-        alive = bool(state) and now - state.get("updated", 0) < STALE_SECONDS
-        pollers[mapping.name] = {"ok": alive, **{k: state.get(k) for k in ("state", "batches", "records", "failures",
-                                                                           "dead_lettered", "pid")}}
+        if not mapping.enabled:
+            continue
+        for index in range(mapping.pollers):
+            name = f"{mapping.name}-{index}"
+            state = read_status("pollers", name) or {}
+            alive = bool(state) and now - state.get("updated", 0) < STALE_SECONDS
+            pollers[name] = {"ok": alive, **{k: state.get(k) for k in ("state", "batches", "records", "failures",
+                                                                       "dead_lettered", "pid")}}
     containers = {c.logical_id: {"ok": _port_open("127.0.0.1", settings.stream_port)} for c in app.containers}
     healthy = all(v["ok"] for group in (servers, pollers, containers) for v in group.values())
     return {"healthy": healthy, "servers": servers, "pollers": pollers, "containers": containers}

@@ -120,6 +120,7 @@ class KafkaMapping:
     report_item_failures: bool = False
     on_failure_topic: str | None = None
     enabled: bool = True
+    pollers: int = 1  # ProvisionedPollerConfig.MinimumPollers: pollers sharing the group's partitions
 
     @property
     def effective_retries(self) -> int | None:
@@ -240,6 +241,7 @@ def _mapping(name: str, function_id: str, props: dict[str, Any], resolve: Resolv
         report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
         on_failure_topic=_kafka_topic(resolve(destination)),
         enabled=bool(props.get("Enabled", True)),
+        pollers=max(1, int((props.get("ProvisionedPollerConfig") or {}).get("MinimumPollers", 1))),
     )
 
 

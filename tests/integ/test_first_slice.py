@@ -31,7 +31,7 @@ def test_health_reports_every_server_poller_and_container(stack):
     report = httpx.get(f"{API}/health").json()
     assert report["healthy"] is True
     assert set(report["servers"]) >= {"redis", "mysql", "kafka", "aws"}
-    assert report["pollers"]["OnStockChangedMapping"]["ok"] is True
+    assert report["pollers"]["OnStockChangedMapping-0"]["ok"] is True
     assert report["containers"]["LiveStockTask"]["ok"] is True
 
 

@@ -114,3 +114,44 @@ def test_success_commits_and_nothing_is_dead_lettered(fixture_app, topics, tmp_p
     assert delivered(log) == [f"ok-{i}" for i in range(25)]
     assert poller.counters.batches >= 3  # BatchSize 10 → at least three invocations
     assert read_all(topics[1]) == []
+
+
+def test_pollers_of_one_mapping_share_the_partitions_and_keep_their_order(fixture_app, servers, tmp_path,
+                                                                           monkeypatch):
+    import threading
+
+    from tests.support.polling import wait_for
+
+    name = f"test.scale.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(name, 4, 1)])
+    admin.close()
+    pollers = [poller_for(fixture_app, (name, name + ".dlq"), tmp_path, monkeypatch, "handler")[0] for _ in range(2)]
+    for poller in pollers:
+        poller.mapping = replace(poller.mapping, consumer_group=f"g-{name}")
+    threads = [threading.Thread(target=p.run, kwargs={"max_idle_polls": 120}) for p in pollers]
+    for thread in threads:
+        thread.start()
+    try:
+        # Both pollers joined the group and each holds a share of the four partitions.
+        assert wait_for(lambda: all(p._consumer is not None and p._consumer.assignment() for p in pollers), 30)
+        shares = [len(p._consumer.assignment()) for p in pollers]
+        assert sorted(shares) == [2, 2]
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        for seq in range(60):
+            key = f"order-{seq % 6}"
+            producer.send(name, key=key.encode(), value=f"{key}:{seq:03d}".encode())
+        producer.flush()
+        producer.close()
+        assert wait_for(lambda: len(delivered(tmp_path / "deliveries.txt")) >= 60, 30)
+    finally:
+        for poller in pollers:
+            poller.stop()
+        for thread in threads:
+            thread.join(30)
+    seen = delivered(tmp_path / "deliveries.txt")
+    assert sorted(seen) == sorted(f"order-{s % 6}:{s:03d}" for s in range(60))  # each exactly once
+    for key in {v.split(":")[0] for v in seen}:
+        sequence = [v for v in seen if v.startswith(key + ":")]
+        assert sequence == sorted(sequence), f"{key} was processed out of order"
+    assert all(p.counters.records > 0 for p in pollers), "one poller did no work"

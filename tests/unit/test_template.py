@@ -63,6 +63,16 @@ def test_kafka_mappings_from_sam_events_and_plain_resources(app):
     assert raw.on_failure_topic == "t.dlq"
     assert raw.effective_retries == 2
     assert raw.bisect_on_error and raw.report_item_failures
+    assert raw.pollers == 2 and sam.pollers == 1
+
+
+def test_each_mapping_gets_as_many_poller_processes_as_its_minimum_pollers(app):
+    from goodsdrop_local.__main__ import children
+
+    names = [c.name for c in children(app)]
+    assert names.count("poller-ConsumerMapping-0") == 1 and names.count("poller-ConsumerMapping-1") == 1
+    assert "poller-ConsumerFunction.Things-0" in names and "poller-ConsumerFunction.Things-1" not in names
+    assert "api" in names and "container-StreamTask" in names
 
 
 def test_infinite_retries_with_a_destination_are_capped_at_ten(app):

@@ -1,0 +1,129 @@
+"""The cart: one Redis hash per member (productId → quantity), kept 7 days after its last change.
+
+Every change is one Lua script (lua/change_cart_line.lua) that applies the rules and renews the
+TTL atomically, so two tabs adding at once never lose an update. Rules: a quantity is 1 to 99, a
+line never exceeds the product's per-member limit (409 PURCHASE_LIMIT_EXCEEDED), at most 50
+distinct lines (409 CART_FULL), unknown products are 404. Reading the cart shows each line's
+current name, price, line total and stock status; lines whose product is gone are dropped with a
+notice instead of breaking the cart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic.alias_generators import to_camel
+
+from goodsdrop import keys
+from goodsdrop.clients import redis_client
+from goodsdrop.errors import Conflict, NotFound, ValidationError
+from goodsdrop.products import get_product, parse_product_id
+from goodsdrop.scripts import script
+from goodsdrop.stock import read_stock
+
+CART_TTL_SECONDS = 7 * 24 * 3600
+MAX_QUANTITY = 99
+MAX_LINES = 50
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class NewCartLine(_Body):
+    """Body of POST /cart/items: adds `quantity` to what the cart holds."""
+
+    product_id: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[0-9]+$")]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class CartLineQuantity(_Body):
+    """Body of PATCH /cart/items/{productId}: sets the quantity (0 removes the line)."""
+
+    quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
+
+
+def _change(member_id: str, product_id: int, mode: str, quantity: int) -> int:
+    product = get_product(product_id)  # 404 for unknown or unlisted products
+    result = int(script("change_cart_line")(
+        keys=[keys.cart(member_id)],
+        args=[product_id, mode, quantity, product.per_member_limit or 0, MAX_QUANTITY, MAX_LINES, CART_TTL_SECONDS],
+    ))
+    if result == -1:
+        raise Conflict(f"at most {product.per_member_limit} of this product per member",
+                       code="PURCHASE_LIMIT_EXCEEDED",
+                       details={"productId": str(product_id), "perMemberLimit": product.per_member_limit})
+    if result == -2:
+        raise Conflict(f"a cart holds at most {MAX_LINES} different products", code="CART_FULL",
+                       details={"maxLines": MAX_LINES})
+    if result == -3:
+        raise ValidationError(f"a line holds at most {MAX_QUANTITY} units",
+                              details={"fields": {"quantity": f"the line would exceed {MAX_QUANTITY}"}})
+    return result
+
+
+def add_to_cart(member_id: str, line: NewCartLine) -> dict[str, Any]:
+    """Add units of a product to the member's cart; returns the cart."""
+    _change(member_id, parse_product_id(line.product_id), "add", line.quantity)
+    return view_cart(member_id)
+
+
+def set_cart_quantity(member_id: str, product_id: int, quantity: int) -> dict[str, Any]:
+    """Set a line's quantity (0 removes it); 404 when the product is not in the cart."""
+    if redis_client().hget(keys.cart(member_id), str(product_id)) is None:
+        raise NotFound(f"product {product_id} is not in your cart")
+    _change(member_id, product_id, "set", quantity)
+    return view_cart(member_id)
+
+
+def remove_from_cart(member_id: str, product_id: int) -> None:
+    """Remove one line; 404 when it is not in the cart."""
+    r = redis_client()
+    if not r.hdel(keys.cart(member_id), str(product_id)):
+        raise NotFound(f"product {product_id} is not in your cart")
+    r.expire(keys.cart(member_id), CART_TTL_SECONDS)
+
+
+def clear_cart(member_id: int | str) -> None:
+    """Empty the member's cart."""
+    redis_client().delete(keys.cart(member_id))
+
+
+def cart_lines(member_id: int | str) -> list[tuple[int, int]]:
+    """The member's cart as (product id, quantity) pairs, by product id (what orders `fromCart` buy)."""
+    lines = []
+    for product, quantity in redis_client().hgetall(keys.cart(member_id)).items():
+        if product.isdigit() and quantity.isdigit() and int(quantity) > 0:
+            lines.append((int(product), int(quantity)))
+    return sorted(lines)
+
+
+def _line_status(quantity: int, stock: int, status: str) -> str:
+    if status == "on_sale" and quantity > stock:
+        return "insufficient_stock"
+    return status
+
+
+def view_cart(member_id: str) -> dict[str, Any]:
+    """The cart with current names, prices, line totals and stock status, and the cart total."""
+    items, notices, gone = [], [], []
+    for product_id, quantity in cart_lines(member_id):
+        try:
+            product = get_product(product_id)
+            level = read_stock(product_id)
+        except NotFound:
+            gone.append(str(product_id))
+            notices.append({"productId": str(product_id), "message": "this product is no longer available"})
+            continue
+        items.append({
+            "productId": str(product_id), "name": product.name, "price": product.price, "quantity": quantity,
+            "lineTotal": product.price * quantity, "stock": level.stock,
+            "status": _line_status(quantity, level.stock, level.status),
+            "perMemberLimit": product.per_member_limit,
+        })
+    if gone:
+        redis_client().hdel(keys.cart(member_id), *gone)
+    ttl = redis_client().ttl(keys.cart(member_id))
+    return {"items": items, "total": sum(i["lineTotal"] for i in items), "notices": notices,
+            "expiresInSeconds": ttl if ttl > 0 else None}

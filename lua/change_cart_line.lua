@@ -1,0 +1,35 @@
+-- Add to, or set, one line of a member's cart atomically, within the cart's rules.
+-- KEYS[1]  the member's cart hash (keys.cart): productId -> quantity
+-- ARGV[1]  product id
+-- ARGV[2]  mode: "add" (quantity += ARGV[3]) or "set" (quantity = ARGV[3]; 0 removes the line)
+-- ARGV[3]  quantity
+-- ARGV[4]  the product's per-member limit (0 = none)
+-- ARGV[5]  most units of one product in a cart
+-- ARGV[6]  most distinct lines in a cart
+-- ARGV[7]  seconds the cart is kept after this change (sliding TTL)
+-- Returns  the line's new quantity (0 = removed),
+--          -1 over the per-member limit, -2 the cart is full, -3 over the most units of a line.
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local wanted = tonumber(ARGV[3])
+if ARGV[2] == 'add' then
+  wanted = current + wanted
+end
+if wanted > tonumber(ARGV[5]) then
+  return -3
+end
+local limit = tonumber(ARGV[4])
+if limit > 0 and wanted > limit then
+  return -1
+end
+if wanted == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  if current == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then
+    return -2
+  end
+  redis.call('HSET', KEYS[1], ARGV[1], wanted)
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+end
+return wanted
