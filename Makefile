@@ -10,7 +10,7 @@ STACK_DIR := $(or $(GOODSDROP_STACK_DIR),.stack)
 PYTEST_ARGS ?= -q
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)/local:$(CURDIR)
 
-.PHONY: help install up down reset status test test-down lint invoke bench logs
+.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench logs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,8 +42,21 @@ test: install ## Run every test on a separate test stack: make test PYTEST_ARGS=
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
-lint: install ## Run ruff over the repository
+SAM_VENV := .venv-sam/bin
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(or $(AWS_REGION),$(AWS_DEFAULT_REGION),ap-northeast-2)
+SHELL_SCRIPTS := scripts/*.sh .ci/run infra/localstack/*.sh
+
+lint: install ## ruff, cfn-lint and `sam validate --lint` on infra/template.yaml, shellcheck
 	@$(PYTHON) -m ruff check .
+	@$(SAM_VENV)/cfn-lint infra/template.yaml
+	@$(SAM_ENV) $(SAM_VENV)/sam validate --lint --template-file infra/template.yaml
+	@shellcheck $(SHELL_SCRIPTS)
+
+build: install ## sam build (no container) into .aws-sam/build: make build BUILD_DIR=...
+	@scripts/sam_build.sh $(BUILD_DIR)
+
+deploy-localstack: install ## Build and deploy the stack into LocalStack (docker compose up first; ARGS=--dry-run)
+	@infra/localstack/deploy.sh $(ARGS)
 
 invoke: install ## Invoke one function locally: make invoke FN=PlaceOrder EVENT=events/place_order.json
 	@$(PYTHON) -m goodsdrop_local invoke $(FN) $(EVENT)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs on a fresh Debian 12 machine; idempotent and quiet.
-#   - apt: redis-server, mariadb-server, mariadb-client, wrk, chromium (and Java 17, Maven, python3-venv
-#     if missing), without letting apt start the distribution's own services;
+#   - apt: redis-server, mariadb-server, mariadb-client, wrk, chromium, shellcheck (and Java 17, Maven,
+#     python3-venv if missing), without letting apt start the distribution's own services;
 #   - .venv with requirements.txt (re-run when requirements.txt changes; hash in .venv);
-#   - the Kafka jars of infra/kafka/pom.xml into .stack/kafka/libs (re-run when the pom changes).
+#   - the Kafka jars of infra/kafka/pom.xml into .stack/kafka/libs (re-run when the pom changes);
+#   - .venv-sam with infra/requirements-sam.txt (SAM CLI, cfn-lint; kept apart from .venv), and
+#     the apt package for shell linting, for `make lint` and `make build`.
 # Prints nothing on success; on failure prints the failing step's output and exits non-zero.
 set -euo pipefail
 
@@ -43,6 +45,7 @@ have redis-server || missing+=(redis-server)
 have mariadbd || missing+=(mariadb-server)
 have mariadb || missing+=(mariadb-client)
 have wrk || missing+=(wrk)
+have shellcheck || missing+=(shellcheck)
 have chromium || missing+=(chromium)  # the storefront's end-to-end test drives it headless
 have java || missing+=(openjdk-17-jre-headless)
 have mvn || missing+=(maven)
@@ -74,6 +77,18 @@ if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_hash" ]; then
     step "pip install -r requirements.txt" \
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
     echo "$req_hash" >"$VENV/.requirements.sha256"
+fi
+
+# ---- deploy tooling: SAM CLI and cfn-lint in their own virtualenv -------------------------------
+SAM_VENV=$ROOT/.venv-sam
+sam_hash=$(sha256sum infra/requirements-sam.txt | cut -d' ' -f1)
+if [ ! -x "$SAM_VENV/bin/python" ]; then
+    step "python3 -m venv .venv-sam" python3 -m venv "$SAM_VENV"
+fi
+if [ "$(cat "$SAM_VENV/.requirements.sha256" 2>/dev/null)" != "$sam_hash" ]; then
+    step "pip install -r infra/requirements-sam.txt" \
+        "$SAM_VENV/bin/python" -m pip install -q --disable-pip-version-check -r infra/requirements-sam.txt
+    echo "$sam_hash" >"$SAM_VENV/.requirements.sha256"
 fi
 
 # ---- Kafka jars (same stamp as goodsdrop_local.stack.fetch_kafka_libs) -------------------------

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from goodsdrop.clients import mysql_transaction
+from goodsdrop import keys
+from goodsdrop.clients import mysql_transaction, redis_client
 from goodsdrop.settings import settings
 from tests.support.accounts import new_account
 
@@ -42,6 +43,9 @@ def drop(stack) -> int:
 @pytest.fixture
 def page(stack, tmp_path):
     from playwright.sync_api import sync_playwright
+
+    # Other tests brute-force logins from this same address on purpose; start with a clean slate.
+    redis_client().delete(keys.login_failures_by_ip("127.0.0.1"))
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:

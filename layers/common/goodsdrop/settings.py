@@ -64,7 +64,9 @@ def load() -> Settings:
     kafka_port = _port("GOODSDROP_KAFKA_PORT", 9093)
     aws_port = _port("GOODSDROP_AWS_PORT", 5010)
     api_port = _port("GOODSDROP_API_PORT", 3000)
-    target = _str("GOODSDROP_AWS_TARGET", "moto")
+    # Deployed, Lambda and ECS set AWS_EXECUTION_ENV: AWS itself (or the endpoint LocalStack gives
+    # its Lambdas); anywhere else the project's moto server.
+    target = _str("GOODSDROP_AWS_TARGET", "aws" if os.environ.get("AWS_EXECUTION_ENV") else "moto")
     return Settings(
         redis_port=redis_port,
         mysql_port=mysql_port,
