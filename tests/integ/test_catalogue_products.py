@@ -114,7 +114,7 @@ def test_malformed_bodies_are_400(seller, raw):
 
 
 @pytest.mark.parametrize("content_type,status", [("text/plain", 415), ("Application/JSON", 415),
-                                                 ("application/x-www-form-urlencoded", 400)])
+                                                 ("application/x-www-form-urlencoded", 415)])
 def test_non_json_bodies_are_4xx(seller, content_type, status):
     response = httpx.post(f"{API}/products", content=b"name=x&price=1", headers=seller.headers()
                           | {"content-type": content_type})

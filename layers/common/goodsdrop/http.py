@@ -56,25 +56,39 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def body_problem(event: dict[str, Any]) -> DropError | None:
+    """What is wrong with a request's body before any parsing: too large, not JSON, not an object."""
+    body = event.get("body")
+    if not body:
+        return None
+    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+        return PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type") or ""
+    if content_type and "json" not in content_type.lower():
+        return UnsupportedMediaType()
+    if isinstance(body, str) and body.lstrip().startswith("["):
+        # Powertools would validate a list's first element as the body: every body is an object.
+        return ValidationError("the body must be a JSON object", details={"fields": {"body": "not an object"}})
+    return None
+
+
+class DropResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver that refuses oversized and non-JSON bodies before validating them."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        problem = body_problem(event) if isinstance(event, dict) else None
+        if problem is not None:
+            return {"statusCode": problem.http_status, "isBase64Encoded": False,
+                    "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON],
+                                          **{k: [v] for k, v in problem.headers.items()}},
+                    "body": json.dumps(problem.to_body(), separators=(",", ":"), ensure_ascii=False)}
+        return super().resolve(event, context)
+
+
 def make_resolver() -> APIGatewayRestResolver:
-    """An `APIGatewayRestResolver` with body validation and GoodsDrop's error mapping installed."""
-    app = APIGatewayRestResolver(enable_validation=True)
-
-    def guard_body(app: APIGatewayRestResolver, next_middleware: Any) -> Response:
-        event = app.current_event
-        body = event.body
-        if body:
-            if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
-                raise PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
-            content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
-            if content_type and "json" not in content_type.lower():
-                raise UnsupportedMediaType()
-            if isinstance(body, str) and body.lstrip().startswith("["):
-                # Powertools would validate a list's first element as the body: every body is an object.
-                raise ValidationError("the body must be a JSON object", details={"fields": {"body": "not an object"}})
-        return next_middleware(app)
-
-    app.use(middlewares=[guard_body])
+    """A resolver with body validation and GoodsDrop's error mapping installed."""
+    app = DropResolver(enable_validation=True)
 
     @app.exception_handler(DropError)
     def _drop_error(err: DropError) -> Response:
@@ -95,7 +109,7 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _not_json(err: RequestUnsupportedContentType) -> Response:
-        # Powertools' validation runs before `guard_body` and refuses non-JSON bodies itself.
+        # A fallback: DropResolver refuses non-JSON bodies before Powertools sees them.
         return error_response(UnsupportedMediaType())
 
     @app.exception_handler(json.JSONDecodeError)
