@@ -58,6 +58,12 @@ async function api(method, path, body, { auth = true, headers = {} } = {}) {
   return data;
 }
 
+// Send the visitor to the login page, and back to where they were once logged in.
+function requireLogin() {
+  if (location.hash !== "#/login") sessionStorage.setItem("gd.returnTo", location.hash || "#/");
+  go("#/login");
+}
+
 function stopLive() {
   if (liveStream) { liveStream.close(); liveStream = null; }
   timers.forEach(clearInterval); timers = [];
@@ -117,14 +123,14 @@ async function product(id) {
   liveStream.addEventListener("stock", (event) => { const s = JSON.parse(event.data); setStock(s.stock, s.status); });
   document.getElementById("buy").onclick = () => placeOrder({ items: [{ productId: p.id, quantity: Number(document.getElementById("qty").value) }] });
   document.getElementById("add-to-cart").onclick = async () => {
-    if (!session.access) return go("#/login");
+    if (!session.access) return requireLogin();
     try { await api("POST", "/cart/items", { productId: p.id, quantity: Number(document.getElementById("qty").value) }); showMessage("Added to your cart.", true); }
     catch (err) { showMessage(err.message); }
   };
 }
 
 async function placeOrder(order) {
-  if (!session.access) return go("#/login");
+  if (!session.access) return requireLogin();
   const button = document.getElementById("buy") || document.getElementById("checkout");
   if (button) button.disabled = true;
   try {
@@ -144,13 +150,15 @@ async function login() {
     const form = new FormData(event.target);
     try {
       session.save(await api("POST", "/auth/login", { email: form.get("email"), password: form.get("password") }, { auth: false }));
-      showMessage("Welcome back!", true); history.length > 1 ? history.back() : go("#/");
+      const back = sessionStorage.getItem("gd.returnTo") || "#/";
+      sessionStorage.removeItem("gd.returnTo");
+      go(back); showMessage("Welcome back!", true);
     } catch (err) { showMessage(err.code === "UNAUTHORIZED" ? "Wrong email or password." : err.message); }
   };
 }
 
 async function cart() {
-  if (!session.access) return go("#/login");
+  if (!session.access) return requireLogin();
   const c = await api("GET", "/cart");
   const lines = c.items || c.lines || [];
   view.innerHTML = `<h1>Your cart</h1><table><tr><th>Item</th><th>Qty</th><th>Price</th><th>Status</th><th></th></tr>
@@ -178,7 +186,7 @@ async function order(id) {
 }
 
 async function orders() {
-  if (!session.access) return go("#/login");
+  if (!session.access) return requireLogin();
   const page = await api("GET", "/orders?size=20");
   view.innerHTML = `<h1>Your orders</h1><table>${page.items.map((o) => `<tr><td><a href="#/order/${esc(o.orderId || o.id)}">${esc(o.orderId || o.id)}</a></td>
     <td>${esc(o.status)}</td><td>${won(o.totalPrice || 0)}</td></tr>`).join("") || "<tr><td>No orders yet.</td></tr>"}</table>`;
@@ -198,7 +206,7 @@ async function route() {
     else if (page === "order" && id) await order(id);
     else await catalogue(Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || "")));
   } catch (err) {
-    if (err.status === 401) { session.clear(); return go("#/login"); }
+    if (err.status === 401) { session.clear(); return requireLogin(); }
     view.textContent = ""; showMessage(err.message);
   }
 }
