@@ -99,22 +99,25 @@ def wait_drained(group: str, topic_name: str, seconds: float = 60.0) -> None:
     assert wait_for(lambda: group_drained(group, topic_name), seconds, 0.2), f"{group} did not drain {topic_name}"
 
 
-def records_for(topic_name: str, key: str, since_ms: int) -> list[Any]:
-    """Every record of `topic_name` keyed `key` published since `since_ms` (the saga's real events)."""
+def records_for(topic_name: str, key: str | list[str], since_ms: int) -> list[Any]:
+    """Every record of `topic_name` keyed `key` (or any of the keys) published since `since_ms`."""
+    wanted = {k.encode() for k in ([key] if isinstance(key, str) else key)}
     name = topics.topic(topic_name)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
-                             consumer_timeout_ms=1500)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
     try:
         parts = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
         consumer.assign(parts)
         starts = consumer.offsets_for_times(dict.fromkeys(parts, since_ms))
+        ends = consumer.end_offsets(parts)
         for tp in parts:
             found = starts.get(tp)
-            if found is None:
-                consumer.seek_to_end(tp)
-            else:
-                consumer.seek(tp, found.offset)
-        return [r for r in consumer if r.key == key.encode()]
+            consumer.seek(tp, ends[tp] if found is None else found.offset)
+        found_records: list[Any] = []
+        deadline = time.monotonic() + 10
+        while any(consumer.position(tp) < ends[tp] for tp in parts) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                found_records += [r for r in batch if r.key in wanted]
+        return found_records
     finally:
         consumer.close()
 

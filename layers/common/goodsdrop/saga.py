@@ -164,6 +164,9 @@ def persist_order(event: Envelope) -> str:
                         "'CANCELLED')", (order_id,))
             row = cur.fetchone()
             failure, total = ("", int(row["total_price"])) if row else ("ORDER_PERSISTENCE_FAILED", 0)
+            cur.execute("SELECT product_id FROM reservation_lines WHERE order_id = %s ORDER BY product_id",
+                        (order_id,))
+            product_ids = [int(r["product_id"]) for r in cur.fetchall()]
         else:
             entry = ledger.lock(cur, order_id)
             if entry is None or entry.state != OPEN:
@@ -186,7 +189,8 @@ def persist_order(event: Envelope) -> str:
         return failure
     mark_persisted(member, order_id)
     faults.crash_if_injected(ORDER_PERSISTENCE, product_ids, order_id)
-    _emit(topics.ORDER_PLACED, "OrderPlaced", order_id, {"memberId": member, "total": total})
+    _emit(topics.ORDER_PLACED, "OrderPlaced", order_id, {"memberId": member, "total": total,
+                                                         "lines": [{"productId": str(i)} for i in product_ids]})
     return "placed"
 
 
@@ -205,6 +209,7 @@ def confirm_order(event: Envelope) -> str:
     """OrderPlaced → sold units persisted to MySQL stock, the reservation consumed, CONFIRMED → OrderConfirmed."""
     p = event.payload
     order_id, member = p["orderId"], str(p["memberId"])
+    faults.unavailable_if_injected(STOCK_PERSISTENCE, [int(ln["productId"]) for ln in p.get("lines", [])])
     failure = ""
     applied: list[Line] = []
     first = True
