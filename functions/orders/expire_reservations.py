@@ -11,5 +11,5 @@ logger = Logger()
 def handler(event: dict, context: object) -> dict:
     expired = expire_due_reservations()
     if expired:
-        logger.info("reservations expired", extra={"expired": expired})
+        logger.debug("reservations expired", extra={"expired": expired})
     return {"expired": expired}

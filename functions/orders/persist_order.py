@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from goodsdrop.events import Envelope
-from goodsdrop.saga import persist_order
+from goodsdrop.saga import acknowledge_outcomes, persist_order
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.Kafka)
@@ -19,10 +19,13 @@ processor = BatchProcessor(event_type=EventType.Kafka)
 def record_handler(record: KafkaEventRecord) -> None:
     event = Envelope.from_record(record)
     outcome = persist_order(event)
-    logger.info("persist_order", extra={"event_id": event.event_id, "type": event.type,
-                             "order_id": event.correlation_id, "outcome": outcome})
+    logger.debug("persist_order", extra={"event_id": event.event_id, "type": event.type,
+                                         "order_id": event.correlation_id, "outcome": outcome})
 
 
 @logger.inject_lambda_context
 def handler(event: dict, context: object) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+    acknowledge_outcomes()  # the batch's outcomes reach the broker before its offsets are committed
+    return response

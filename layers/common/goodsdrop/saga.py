@@ -33,8 +33,8 @@ from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
 from goodsdrop import faults, ledger, payment_gateway, topics
-from goodsdrop.clients import mysql_cursor, mysql_transaction
-from goodsdrop.events import Envelope, publish
+from goodsdrop.clients import kafka_producer, mysql_cursor, mysql_transaction
+from goodsdrop.events import Envelope
 from goodsdrop.faults import StepFailed
 from goodsdrop.ids import event_id_for
 from goodsdrop.ledger import OPEN, RELEASED, LedgerEntry
@@ -52,7 +52,7 @@ from goodsdrop.reservations import (
     unrestock,
     unsettle,
 )
-from goodsdrop.stock import StockLevel, publish_stock_changed
+from goodsdrop.stock import StockLevel
 
 logger = Logger(child=True)
 
@@ -65,11 +65,35 @@ RETURNS = "returns"
 PERMANENT_DB_ERRORS = (pymysql.err.IntegrityError, pymysql.err.DataError, pymysql.err.ProgrammingError)
 
 
+_unacknowledged: list[Any] = []
+
+
+def _send(name: str, event: Envelope, key: str) -> None:
+    """Hand an outcome to the producer without waiting; `acknowledge_outcomes` waits for the whole batch."""
+    _unacknowledged.append(kafka_producer().send(topics.topic(name), value=event.to_bytes(), key=key.encode()))
+
+
+def acknowledge_outcomes(timeout: float = 10.0) -> None:
+    """Wait until the broker acknowledged every outcome published since the last call; raise if one failed.
+
+    Consumers call it at the end of each batch, before the mapping commits the batch's offsets:
+    an outcome that did not reach the broker fails the batch, which is then delivered again (and
+    the idempotent steps publish their outcomes again). One wait per batch instead of per record.
+    """
+    pending = list(_unacknowledged)
+    _unacknowledged.clear()
+    if not pending:
+        return
+    kafka_producer().flush(timeout)
+    for future in pending:
+        future.get(timeout=0)
+
+
 def _emit(name: str, event_type: str, order_id: str, payload: dict[str, Any], *id_parts: object) -> None:
-    """Publish one saga outcome (acknowledged), with its deterministic event id."""
+    """Publish one saga outcome, with its deterministic event id (acknowledged by `acknowledge_outcomes`)."""
     event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type, *id_parts), correlation_id=order_id,
                      payload={"orderId": order_id, **payload})
-    publish(name, event, key=order_id)
+    _send(name, event, order_id)
 
 
 def _stock_changed(settled: list[Settled]) -> None:
@@ -77,8 +101,9 @@ def _stock_changed(settled: list[Settled]) -> None:
     for s in settled:
         if s.code == 1 and s.available >= 0:
             product = get_product(s.product_id)
-            publish_stock_changed(StockLevel(s.product_id, s.available, sale_status(s.available,
-                                                                                   product.sales_start_at), s.version))
+            level = StockLevel(s.product_id, s.available, sale_status(s.available, product.sales_start_at), s.version)
+            _send(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json() | {"version": s.version}),
+                  str(s.product_id))
 
 
 def _payment(cur: DictCursor, order_id: str) -> dict[str, Any] | None:
@@ -345,6 +370,7 @@ def expire_due_reservations(now_ms: int | None = None, limit: int = 200) -> int:
             expired += expire_reservation(member, order_id, now)
         except Exception:
             logger.exception("expiring a reservation failed", extra={"order_id": order_id})
+    acknowledge_outcomes()
     return expired
 
 
