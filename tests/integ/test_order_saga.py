@@ -89,6 +89,7 @@ def test_a_transient_gateway_error_is_retried_by_the_mapping_and_charged_once(cl
     (faults.STOCK_PERSISTENCE, "STOCK_PERSISTENCE_FAILED", True),
 ])
 def test_a_failed_persistence_step_refunds_and_releases(client, seller, fault, step, reason, persisted):
+    since = int(time.time() * 1000) - 1000
     buyer = new_account()
     product = make_product(seller, 6, price=250, limit=4)
     fault(step, product)
@@ -106,6 +107,14 @@ def test_a_failed_persistence_step_refunds_and_releases(client, seller, fault, s
     assert mysql_stock(product) == 6
     assert redis_stock(product) == redis_stock(product) | {"available": 6, "reserved": 0}
     assert redis_client().hget(keys.stock_buyers(product), str(buyer.member_id)) is None  # the limit came back
+    # The failure event delivered again compensates nothing twice.
+    failures = records_for(topics.ORDER_FAILURES, order_id, since)
+    assert [json.loads(r.value)["type"] for r in failures] == [
+        "OrderPersistenceFailed" if step == faults.ORDER_PERSISTENCE else "StockPersistenceFailed"]
+    redeliver(failures)
+    wait_drained(GROUPS[topics.ORDER_FAILURES], topics.ORDER_FAILURES)
+    assert payment_gateway.books(order_id)["refunds"] == 1 and mysql_stock(product) == 6
+    assert redis_stock(product) == redis_stock(product) | {"available": 6, "reserved": 0}
 
 
 def test_every_saga_event_delivered_twice_has_one_effect(client, seller):

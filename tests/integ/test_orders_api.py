@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import httpx
 import pytest
@@ -131,6 +131,20 @@ def test_refusals_name_the_product_and_are_replayed_too(client, seller):
     assert out.json()["error"]["details"]["productId"] == str(scarce)
     assert read_stock(plenty).stock == 10  # all or nothing: the other line took nothing
     assert place(client, buyer, [(plenty, 1), (scarce, 2)], key=key).json() == out.json()
+
+
+def test_a_drop_opens_at_its_sales_start(client, seller):
+    buyer = new_account()
+    product = make_product(seller, 3, limit=1, starts_in=timedelta(seconds=2))
+    early = place(client, buyer, [(product, 1)])
+    assert early.status_code == 409 and early.json()["error"]["code"] == "NOT_ON_SALE"
+    with mysql_cursor() as cur:
+        cur.execute("SELECT sales_start_at FROM products WHERE id = %s", (product,))
+        opens = cur.fetchone()["sales_start_at"].replace(tzinfo=UTC).timestamp()
+    time.sleep(max(opens - time.time(), 0) + 0.05)
+    opened = place(client, buyer, [(product, 1)])
+    assert opened.status_code == 202, opened.text
+    assert wait_final(client, buyer, opened.json()["orderId"])["status"] == "CONFIRMED"
 
 
 def test_the_member_limit_counts_pending_reservations_and_confirmed_orders(client, seller):
