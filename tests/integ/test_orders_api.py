@@ -94,8 +94,11 @@ def test_the_same_key_and_body_replays_the_answer_and_another_body_is_refused(cl
     other_body = place(client, buyer, [(product, 2)], key=key)
     assert other_body.status_code == 409 and other_body.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     # Keys belong to a member: another buyer may use the same key for their own order.
-    assert place(client, new_account(), [(product, 1)], key=key).json()["orderId"] != first.json()["orderId"]
+    other = new_account()
+    theirs = place(client, other, [(product, 1)], key=key).json()["orderId"]
+    assert theirs != first.json()["orderId"]
     wait_final(client, buyer, first.json()["orderId"])
+    wait_final(client, other, theirs)
     assert mysql_stock(product) == 8  # one unit per order: the replay bought nothing
 
 

@@ -121,12 +121,15 @@ def _lines(payload: dict[str, Any]) -> list[Line]:
 def process_payment(event: Envelope) -> str:
     """OrderRequested → record the reservation in the ledger, charge once, PaymentSucceeded / PaymentFailed.
 
-    Returns what happened (for logs and tests). `GatewayUnavailable` propagates: the mapping retries.
+    One transaction holds the order's ledger row locked across the charge, so an expiry or a
+    compensation of the same order waits for it. `GatewayUnavailable` propagates: the transaction
+    rolls back (the ledger row too) and the mapping retries the event.
     """
     p = event.payload
     order_id, member, lines, total = p["orderId"], str(p["memberId"]), _lines(p), int(p["total"])
     record = read_record(member, order_id)
     aborted = record is not None and record.status == "ABORTED"
+    charged_now = False
     with mysql_transaction() as cur:
         ledger.record(cur, order_id, member, lines, total, int(p["reservedAt"]), int(p["expiresAt"]),
                       state=RELEASED if aborted else OPEN, reason="PUBLISH_FAILED" if aborted else None)
@@ -136,22 +139,14 @@ def process_payment(event: Envelope) -> str:
         if payment is None and (entry.state != OPEN or entry.expires_ms <= time.time() * 1000):
             ledger.first_delivery(cur, PAYMENTS, event.event_id)
             return "not charged: the reservation ended or expired (the expiry job releases it)"
-    if payment is None:
-        charge = payment_gateway.charge(order_id, str(p["paymentToken"]), total)
-        with mysql_transaction() as cur:
-            entry = ledger.lock(cur, order_id)
-            assert entry is not None
-            payment = _payment(cur, order_id)
-            if payment is None:
-                status = "SUCCEEDED" if charge.approved else "DECLINED"
-                cur.execute("INSERT INTO payments (id, order_id, member_id, amount, status) "
-                            "VALUES (%s, %s, %s, %s, %s)", (charge.payment_id, order_id, member, total, status))
-                if charge.approved and entry.state != OPEN:
-                    # The reservation ended (expired) while the gateway was charging: give the money back.
-                    _refund_order(cur, order_id, total, "RESERVATION_ENDED")
-                    status = "REFUNDED"
-                ledger.first_delivery(cur, PAYMENTS, event.event_id)
-                payment = {"id": charge.payment_id, "amount": total, "status": status}
+        if payment is None:
+            charge = payment_gateway.charge(order_id, str(p["paymentToken"]), total)
+            status = "SUCCEEDED" if charge.approved else "DECLINED"
+            cur.execute("INSERT INTO payments (id, order_id, member_id, amount, status) "
+                        "VALUES (%s, %s, %s, %s, %s)", (charge.payment_id, order_id, member, total, status))
+            ledger.first_delivery(cur, PAYMENTS, event.event_id)
+            payment, charged_now = {"id": charge.payment_id, "amount": total, "status": status}, True
+    if charged_now:
         faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
     if payment["status"] == "SUCCEEDED":
         _emit(topics.PAYMENT_SUCCEEDED, "PaymentSucceeded", order_id,
