@@ -102,6 +102,27 @@ def test_the_same_key_and_body_replays_the_answer_and_another_body_is_refused(cl
     assert mysql_stock(product) == 8  # one unit per order: the replay bought nothing
 
 
+def test_a_retry_finishes_an_order_whose_first_attempt_died_before_publishing(client, seller, monkeypatch):
+    buyer = new_account()
+    product = make_product(seller, 5)
+    key = uuid.uuid4().hex
+    from goodsdrop import orders
+
+    monkeypatch.setattr(orders, "_start_saga", lambda res, token: None)  # the process "dies" after the script
+    body = PlaceOrder(items=[{"productId": str(product), "quantity": 1}], paymentToken="tok_ok")
+    order_id = place_order(Caller(str(buyer.member_id), "member", True), body, key)["orderId"]
+    monkeypatch.undo()
+    digest = orders._key_digest(key)
+    assert redis_client().hget(keys.order_idempotency(buyer.member_id, digest), "state") == "IN_FLIGHT"
+    # Long enough ago that the first attempt cannot still be publishing.
+    redis_client().hset(keys.order_idempotency(buyer.member_id, digest), "started",
+                        int(time.time() * 1000) - orders.IN_FLIGHT_STALE_MS - 1)
+    retry = place(client, buyer, [(product, 1)], key=key)
+    assert retry.status_code == 202 and retry.json() == {"orderId": order_id, "status": "PENDING"}
+    assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
+    assert mysql_stock(product) == 4  # the original reservation was sold, no second one made
+
+
 def test_duplicates_sent_at_the_same_moment_get_one_order(client, seller):
     buyer = new_account()
     product = make_product(seller, 10)
