@@ -57,3 +57,73 @@ def login_failures_by_ip(source_ip: str) -> str:
 def verification_resends(member_id: int | str) -> str:
     """Verification mails re-sent to a member in the current window."""
     return f"{PREFIX}:{{m{member_id}}}:verification-resends"
+
+# ---- orders and payments (saga)
+def stock_buyers(product_id: int | str) -> str:
+    """Hash memberId → units a member holds of a product (reserved + sold), for perMemberLimit."""
+    return f"{PREFIX}:{{p{product_id}}}:buyers"
+
+
+def stock_holds(product_id: int | str) -> str:
+    """Hash orderId → "memberId:units" of a product's open reservations (their sum is `reserved`)."""
+    return f"{PREFIX}:{{p{product_id}}}:holds"
+
+
+def stock_settled(product_id: int | str, order_id: str) -> str:
+    """How an order's hold on a product ended: "C" sold or "X" released (guards double effects)."""
+    return f"{PREFIX}:{{p{product_id}}}:settled:{order_id}"
+
+
+def stock_restocked(product_id: int | str, order_id: str) -> str:
+    """Marks a cancelled/returned order line whose units went back to the live stock."""
+    return f"{PREFIX}:{{p{product_id}}}:restocked:{order_id}"
+
+
+def stock_lock(product_id: int | str) -> str:
+    """The distributed lock of the `redis_lock` stock strategy (benchmark comparison only)."""
+    return f"{PREFIX}:{{p{product_id}}}:lock"
+
+
+def stock_epoch() -> str:
+    """Set once stock may be rebuilt from MySQL; its absence means Redis lost its data."""
+    return f"{PREFIX}:stock-epoch"
+
+
+def stock_recovery_lock() -> str:
+    """Held by the one process that recovers after Redis lost its data."""
+    return f"{PREFIX}:stock-recovery"
+
+
+def order_record(member_id: int | str, order_id: str) -> str:
+    """Hash of an order while the saga runs (PENDING orders live here before MySQL has them)."""
+    return f"{PREFIX}:{{m{member_id}}}:order:{order_id}"
+
+
+def member_pending_orders(member_id: int | str) -> str:
+    """Sorted set orderId → reserved-at ms of a member's orders MySQL does not have yet."""
+    return f"{PREFIX}:{{m{member_id}}}:orders:pending"
+
+
+def order_idempotency(member_id: int | str, key_digest: str) -> str:
+    """Hash of one POST /orders Idempotency-Key of a member: fingerprint, state, outcome, order."""
+    return f"{PREFIX}:{{m{member_id}}}:idem:{key_digest}"
+
+
+def reservation_expiry() -> str:
+    """Sorted set "memberId:orderId" → expiry ms of every open reservation (the expiry job's index)."""
+    return f"{PREFIX}:reservations:expiry"
+
+
+def mock_gateway(order_id: str) -> str:
+    """The mock payment gateway's record of one order's charge and refunds."""
+    return f"{PREFIX}:mockpay:{order_id}"
+
+
+def test_faults(step: str) -> str:
+    """Test-only fault injection: product ids whose orders fail at saga `step` (see goodsdrop.faults)."""
+    return f"{PREFIX}:test-faults:{step}"
+
+
+def order_idempotency_resume(member_id: int | str, key_digest: str) -> str:
+    """Claimed by the one retry that finishes an order whose first attempt died before publishing."""
+    return f"{order_idempotency(member_id, key_digest)}:resume"

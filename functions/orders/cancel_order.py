@@ -1,0 +1,21 @@
+"""POST /orders/{id}/cancel: the buyer cancels a confirmed order before anything shipped (refund, stock back)."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from goodsdrop.http import current_caller, json_response, make_resolver
+from goodsdrop.orders import cancel_order, parse_order_id
+
+logger = Logger()
+app = make_resolver()
+
+
+@app.post("/orders/<order_id>/cancel")
+def post(order_id: str):
+    caller = current_caller(app)
+    return json_response(200, cancel_order(caller, parse_order_id(order_id)))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,21 @@
+"""POST /orders: reserve every line atomically and start the saga (verified members; Idempotency-Key required)."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from goodsdrop.http import json_response, make_resolver, require_verified
+from goodsdrop.orders import PlaceOrder, place_order
+
+logger = Logger()
+app = make_resolver()
+
+
+@app.post("/orders")
+def post(body: PlaceOrder):
+    caller = require_verified(app)
+    return json_response(202, place_order(caller, body, app.current_event.headers.get("idempotency-key")))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

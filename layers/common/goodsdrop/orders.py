@@ -1,0 +1,501 @@
+"""Orders as buyers and sellers see them: placing one (the hot path), reading, cancelling, returning.
+
+Placing an order (`place_order`) touches Redis and Kafka only: one Lua script reserves every line
+(goodsdrop.reservations), then OrderRequested is published keyed by the order id and the buyer
+gets 202 {orderId, status: PENDING}. If the broker does not acknowledge the event, the
+reservation is released at once and the buyer gets 503 with Retry-After: a reserved unit never
+exists without an order on its way. The rest of the saga runs in Kafka consumers (goodsdrop.saga).
+
+Idempotency-Key (required) is handled inside the reservation script, not by Powertools'
+idempotency utility: the key's record and the reservation are written in the same atomic step
+(no window where one exists without the other), a duplicate that arrives while the first request
+is still publishing waits for its answer instead of failing "already in progress", stored answers
+include the business refusals (409s), and it costs no extra round trips on the hot path.
+A request whose first attempt died between reserving and publishing is completed by its retry
+(same key and body): the retry publishes the original order.
+
+Where an order lives: PENDING orders are in Redis (`keys.order_record`) until the saga persists
+them; MySQL has every order from then on, including FAILED and EXPIRED ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from goodsdrop import keys, topics
+from goodsdrop.cart import cart_lines, clear_cart
+from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from goodsdrop.events import Envelope, publish
+from goodsdrop.http import Caller, page_body
+from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.products import MAX_ID, Product, get_product, iso, sale_status
+from goodsdrop.reservations import (
+    Line,
+    Reservation,
+    ReserveResult,
+    Terms,
+    pending_order_ids,
+    read_record,
+    reserve,
+    settle,
+)
+from goodsdrop.settings import settings
+from goodsdrop.stock import StockLevel
+
+MAX_LINES = 20
+MAX_QUANTITY = 100
+MAX_KEY_LENGTH = 255
+PUBLISH_TIMEOUT_SECONDS = 2.0
+IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
+IN_FLIGHT_STALE_MS = 8000  # > producer max block (5 s) + publish timeout: the first attempt is dead
+STATUSES = ("PENDING", "CONFIRMED", "FAILED", "EXPIRED", "CANCELLED")
+DELIVERY_FLOW = ("PREPARING", "SHIPPED", "DELIVERED")
+
+
+class OrderLineRequest(BaseModel):
+    """One line of POST /orders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    productId: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[1-9][0-9]*$")]  # noqa: N815
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class PlaceOrder(BaseModel):
+    """Body of POST /orders: `items` or `fromCart: true`, and a `paymentToken`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)] | None = None
+    fromCart: StrictBool | None = None  # noqa: N815
+    paymentToken: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]  # noqa: N815
+
+
+class DeliveryChange(BaseModel):
+    """Body of PATCH /seller/orders/{id}/items/{productId}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deliveryStatus: Annotated[StrictStr, Field(pattern=r"^(PREPARING|SHIPPED|DELIVERED)$")]  # noqa: N815
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# ---------------------------------------------------------------------------- placing an order
+
+
+def _key_digest(idempotency_key: str | None) -> str:
+    if idempotency_key is None or idempotency_key == "":
+        raise ValidationError("the Idempotency-Key header is required",
+                              details={"fields": {"Idempotency-Key": "required"}})
+    if len(idempotency_key) > MAX_KEY_LENGTH or not idempotency_key.isascii() or not idempotency_key.isprintable():
+        raise ValidationError("Idempotency-Key must be 1-255 printable ASCII characters",
+                              details={"fields": {"Idempotency-Key": "1-255 printable ASCII characters"}})
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+
+
+def _fingerprint(body: PlaceOrder) -> str:
+    canonical = json.dumps(body.model_dump(exclude_none=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def _requested_lines(member_id: str, body: PlaceOrder) -> list[tuple[int, int]]:
+    if (body.items is None) == (not body.fromCart):
+        raise ValidationError("send either items or fromCart: true",
+                              details={"fields": {"items": "send items or fromCart: true, not both"}})
+    if body.items is not None:
+        wanted = [(int(item.productId), item.quantity) for item in body.items]
+    else:
+        wanted = cart_lines(member_id)
+        if not wanted:
+            raise ValidationError("the cart is empty", details={"fields": {"fromCart": "the cart is empty"}})
+    merged: dict[int, int] = {}
+    for product_id, quantity in wanted:
+        if product_id > MAX_ID:
+            raise ValidationError("productId is out of range", details={"fields": {"items.productId": "out of range"}})
+        merged[product_id] = merged.get(product_id, 0) + quantity
+    if len(merged) > MAX_LINES or any(q > MAX_QUANTITY for q in merged.values()):
+        raise ValidationError(f"at most {MAX_LINES} products and {MAX_QUANTITY} units of each",
+                              details={"fields": {"items": "too many products or units"}})
+    return sorted(merged.items())
+
+
+def _refusal(outcome: dict[str, Any]) -> Conflict:
+    code, product = outcome["code"], str(outcome["productId"])
+    if code == "NOT_ON_SALE":
+        starts = iso(datetime.fromtimestamp(int(outcome["salesStartMs"]) / 1000, UTC))
+        return Conflict(f"product {product} is not on sale until {starts}", code=code,
+                        details={"productId": product, "salesStartAt": starts})
+    if code == "OUT_OF_STOCK":
+        return Conflict(f"product {product} is out of stock", code=code,
+                        details={"productId": product, "available": int(outcome["available"])})
+    return Conflict(f"at most {outcome['limit']} units of product {product} per member", code=code,
+                    details={"productId": product, "limit": int(outcome["limit"]), "held": int(outcome["held"])})
+
+
+def _answer(outcome: dict[str, Any]) -> dict[str, Any]:
+    """Render a stored outcome: the 202 body, or raise the stored refusal."""
+    if outcome.get("status") == 202:
+        return {"orderId": outcome["orderId"], "status": "PENDING"}
+    raise _refusal(outcome)
+
+
+def _stored_answer(member_id: str, digest: str, fingerprint: str) -> dict[str, Any] | None:
+    """A finished earlier answer for this key (used when the request cannot be re-evaluated)."""
+    fp, state, outcome = redis_client().hmget(keys.order_idempotency(member_id, digest), "fp", "state", "outcome")
+    if fp is None:
+        return None
+    if fp != fingerprint:
+        raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
+    if state == "DONE" and outcome:
+        return _answer(json.loads(outcome))
+    return None
+
+
+def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None) -> dict[str, Any]:
+    """Reserve every line atomically and start the saga; the 202 body {orderId, status: PENDING}."""
+    return _place(caller, body, _key_digest(idempotency_key), _fingerprint(body), restarts=1)
+
+
+def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:
+    member = caller.member_id
+    try:
+        wanted = _requested_lines(member, body)
+        products = [get_product(product_id) for product_id, _ in wanted]
+    except (ValidationError, NotFound):
+        # e.g. a fromCart replay after the first attempt emptied the cart: the stored answer stands
+        stored = _stored_answer(member, digest, fingerprint)
+        if stored is not None:
+            return stored
+        raise
+    lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
+    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else int(p.sales_start_at.timestamp() * 1000))
+             for p in products]
+    started = now_ms()
+    reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
+                              started + settings.reservation_ttl_seconds * 1000)
+    result = reserve(reservation)
+    if result.kind == "REUSED":
+        raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
+    if result.kind == "REFUSED":
+        assert result.outcome is not None
+        raise _refusal(result.outcome)
+    if result.kind == "REPLAY":
+        return _replay(caller, body, digest, fingerprint, result, restarts)
+    _start_saga(reservation, body.paymentToken)
+    _publish_levels(products, result)
+    if body.fromCart:
+        clear_cart(member)
+    return {"orderId": reservation.order_id, "status": "PENDING"}
+
+
+def _order_requested(order_id: str, member_id: str, lines: list[Line], total: int, created_ms: int, expires_ms: int,
+                     token: str) -> Envelope:
+    return Envelope(type="OrderRequested", event_id=event_id_for(order_id, "OrderRequested"), correlation_id=order_id,
+                    payload={"orderId": order_id, "memberId": member_id, "lines": [ln.to_json() for ln in lines],
+                             "total": total, "paymentToken": token, "reservedAt": created_ms,
+                             "expiresAt": expires_ms})
+
+
+def _start_saga(res: Reservation, token: str) -> None:
+    """Publish OrderRequested and record the 202; on failure release everything and answer 503."""
+    event = _order_requested(res.order_id, res.member_id, res.lines, res.total, res.now_ms, res.expires_ms, token)
+    try:
+        publish(topics.ORDER_REQUESTED, event, key=res.order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
+    except Exception as err:
+        abort_reservation(res.member_id, res.order_id, res.lines, res.key_digest)
+        raise ServiceUnavailable("the order could not be started; nothing was reserved, try again",
+                                 retry_after=1) from err
+    redis_client().hset(keys.order_idempotency(res.member_id, res.key_digest),
+                        mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
+
+
+def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: str) -> None:
+    """Undo a reservation whose OrderRequested could not be published: units back, key forgotten.
+
+    The record stays, marked ABORTED, so a late delivery of the event is recognised and ignored.
+    """
+    for line in lines:
+        settle(order_id, member_id, line, "X")
+    r = redis_client()
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(keys.order_record(member_id, order_id), mapping={"status": "ABORTED", "reason": "PUBLISH_FAILED"})
+    pipe.zrem(keys.reservation_expiry(), f"{member_id}:{order_id}")
+    pipe.zrem(keys.member_pending_orders(member_id), order_id)
+    pipe.delete(keys.order_idempotency(member_id, digest))
+    pipe.execute()
+
+
+def _publish_levels(products: list[Product], result: ReserveResult) -> None:
+    """StockChanged for each line (fire and forget: live stock, not correctness, depends on it)."""
+    assert result.levels is not None
+    for product, (available, version) in zip(products, result.levels, strict=True):
+        level = StockLevel(product.id, available, sale_status(available, product.sales_start_at), version)
+        with suppress(Exception):  # the next change or read corrects live stock
+            publish(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json() | {"version": version}),
+                    key=str(product.id), wait=False)
+
+
+def _replay(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, first: ReserveResult,
+            restarts: int) -> dict[str, Any]:
+    """The answer of the request's first attempt; waits for it while it is still running."""
+    r = redis_client()
+    idem = keys.order_idempotency(caller.member_id, digest)
+    result = first
+    deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
+    while True:
+        if result.state == "DONE" and result.outcome is not None:
+            return _answer(result.outcome)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+        fp, state, outcome, order, begun = r.hmget(idem, "fp", "state", "outcome", "order", "started")
+        if fp is None:
+            # The first attempt failed to publish and released everything: this is a fresh attempt.
+            if restarts <= 0:
+                raise ServiceUnavailable("the first attempt of this request failed; try again", retry_after=1)
+            return _place(caller, body, digest, fingerprint, restarts - 1)
+        result = ReserveResult("REPLAY", outcome=json.loads(outcome) if outcome else None, state=state or "",
+                               order_id=order or "")
+        if begun and now_ms() - int(begun) >= IN_FLIGHT_STALE_MS:
+            return _resume(caller, body, digest, result.order_id)
+    raise ServiceUnavailable("the first attempt of this request is still running; try again", retry_after=1)
+
+
+def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dict[str, Any]:
+    """The first attempt stopped between reserving and publishing (it died): finish its order."""
+    r = redis_client()
+    idem = keys.order_idempotency(caller.member_id, digest)
+    record = read_record(caller.member_id, order_id)
+    if record is None or record.status != "PENDING":
+        r.delete(idem)
+        raise ServiceUnavailable("the first attempt of this request did not finish; try again", retry_after=1)
+    # Claim the takeover: only one retry republishes.
+    if not r.set(keys.order_idempotency_resume(caller.member_id, digest), "1", nx=True,
+                 ex=int(PUBLISH_TIMEOUT_SECONDS * 5)):
+        raise ServiceUnavailable("this request is still being processed; try again", retry_after=1)
+    event = _order_requested(order_id, caller.member_id, record.lines, record.total, record.created_ms,
+                             record.expires_ms, body.paymentToken)
+    try:
+        publish(topics.ORDER_REQUESTED, event, key=order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
+    except Exception as err:
+        r.delete(keys.order_idempotency_resume(caller.member_id, digest))
+        raise ServiceUnavailable("the order could not be started; try again", retry_after=1) from err
+    r.hset(idem, mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": order_id})})
+    return {"orderId": order_id, "status": "PENDING"}
+
+
+# ---------------------------------------------------------------------------- reading orders
+
+
+def parse_order_id(raw: str | None) -> str:
+    """An order id from a path segment (a ULID), else 400 naming it."""
+    if raw is None or not is_ulid(raw.upper()):
+        raise ValidationError("order id must be a 26-character ULID", details={"fields": {"id": "malformed"}})
+    return raw.upper()
+
+
+def _ms_iso(epoch_ms: int) -> str | None:
+    return iso(datetime.fromtimestamp(epoch_ms / 1000, UTC))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def _item(product_id: Any, quantity: Any, price: Any, delivery: str | None) -> dict[str, Any]:
+    return {"productId": str(product_id), "quantity": int(quantity), "price": int(price), "deliveryStatus": delivery}
+
+
+def _mysql_documents(cur: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order documents for order rows: lines from order_products, else (never placed) from the ledger."""
+    if not rows:
+        return []
+    ids = [row["id"] for row in rows]
+    marks = ", ".join(["%s"] * len(ids))
+    cur.execute(f"SELECT order_id, product_id, count, price, delivery_status FROM order_products "
+                f"WHERE order_id IN ({marks}) ORDER BY product_id", ids)
+    items: dict[str, list[dict[str, Any]]] = {}
+    for r in cur.fetchall():
+        items.setdefault(r["order_id"], []).append(_item(r["product_id"], r["count"], r["price"],
+                                                          r["delivery_status"]))
+    missing = [i for i in ids if i not in items]
+    if missing:
+        marks = ", ".join(["%s"] * len(missing))
+        cur.execute(f"SELECT order_id, product_id, quantity, price FROM reservation_lines "
+                    f"WHERE order_id IN ({marks}) ORDER BY product_id", missing)
+        for r in cur.fetchall():
+            items.setdefault(r["order_id"], []).append(_item(r["product_id"], r["quantity"], r["price"], None))
+    return [{"id": row["id"], "status": row["status"], "failureReason": row["failure_reason"],
+             "totalPrice": int(row["total_price"]), "createdAt": iso(_utc(row["created_at"])),
+             "confirmedAt": iso(_utc(row["confirmed_at"])), "items": items.get(row["id"], [])} for row in rows]
+
+
+_ORDER_COLUMNS = "id, status, failure_reason, total_price, created_at, confirmed_at"
+
+
+def _record_document(member_id: str, order_id: str) -> dict[str, Any] | None:
+    record = read_record(member_id, order_id)
+    if record is None or record.status == "ABORTED":
+        return None
+    status = record.status if record.status in STATUSES else "PENDING"
+    return {"id": order_id, "status": status, "failureReason": record.reason or None, "totalPrice": record.total,
+            "createdAt": _ms_iso(record.created_ms), "confirmedAt": None,
+            "items": [_item(ln.product_id, ln.quantity, ln.price, None) for ln in record.lines]}
+
+
+def get_order(caller: Caller, order_id: str) -> dict[str, Any]:
+    """One of the caller's orders (MySQL, or Redis while it is PENDING); 404 for anyone else's."""
+    with mysql_cursor() as cur:
+        cur.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = %s AND member_id = %s",
+                    (order_id, caller.member_id))
+        row = cur.fetchone()
+        if row is not None:
+            return _mysql_documents(cur, [row])[0]
+    doc = _record_document(caller.member_id, order_id)
+    if doc is None:
+        raise NotFound(f"order {order_id} not found")
+    return doc
+
+
+def list_orders(caller: Caller, page: int, size: int, status: str | None) -> dict[str, Any]:
+    """The caller's orders, newest first: those still only in Redis first, then MySQL's."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}",
+                              details={"fields": {"status": "unknown status"}})
+    member = caller.member_id
+    with mysql_cursor() as cur:
+        pending: list[dict[str, Any]] = []
+        if status in (None, "PENDING"):
+            ids = pending_order_ids(member)
+            if ids:
+                marks = ", ".join(["%s"] * len(ids))
+                cur.execute(f"SELECT id FROM orders WHERE id IN ({marks})", ids)
+                in_mysql = {r["id"] for r in cur.fetchall()}
+                docs = [_record_document(member, i) for i in ids if i not in in_mysql]
+                pending = [d for d in docs if d is not None and d["status"] == "PENDING"]
+        where, args = "member_id = %s", [member]
+        if status is not None:
+            where += " AND status = %s"
+            args.append(status)
+        cur.execute(f"SELECT COUNT(*) AS n FROM orders WHERE {where}", args)
+        total = int(cur.fetchone()["n"]) + len(pending)
+        offset = (page - 1) * size
+        items = pending[offset:offset + size]
+        wanted = size - len(items)
+        if wanted > 0:
+            cur.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where} ORDER BY created_at DESC, id DESC "
+                        "LIMIT %s OFFSET %s", [*args, wanted, max(offset - len(pending), 0)])
+            items += _mysql_documents(cur, list(cur.fetchall()))
+    return page_body(items, page, size, total)
+
+
+# ---------------------------------------------------------------------------- cancel, return, deliver
+
+
+def _locked_order(cur: Any, caller: Caller, order_id: str) -> dict[str, Any]:
+    cur.execute("SELECT id, status, member_id FROM orders WHERE id = %s AND member_id = %s FOR UPDATE",
+                (order_id, caller.member_id))
+    row = cur.fetchone()
+    if row is None:
+        if _record_document(caller.member_id, order_id) is not None:
+            raise Conflict("the order is still being placed", code="INVALID_STATE", details={"status": "PENDING"})
+        raise NotFound(f"order {order_id} not found")
+    return row
+
+
+def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
+    cur.execute("SELECT product_id, count, price, delivery_status FROM order_products WHERE order_id = %s "
+                "ORDER BY product_id FOR UPDATE", (order_id,))
+    return list(cur.fetchall())
+
+
+def _give_back(event_type: str, order_id: str, member_id: str, lines: list[dict[str, Any]], *id_parts: object) -> None:
+    """Publish the refund-and-restock request (before the caller's transaction commits)."""
+    payload = {"memberId": member_id,
+               "lines": [_item(r["product_id"], r["count"], r["price"], None) for r in lines],
+               "amount": sum(int(r["count"]) * int(r["price"]) for r in lines)}
+    event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type, *id_parts), correlation_id=order_id,
+                     payload={"orderId": order_id, **payload})
+    try:
+        publish(topics.ORDER_RETURNS, event, key=order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
+    except Exception as err:
+        raise ServiceUnavailable("try again: the refund could not be started", retry_after=1) from err
+
+
+def cancel_order(caller: Caller, order_id: str) -> dict[str, Any]:
+    """Cancel a confirmed order before anything shipped: every line CANCELLED, refund and restock follow."""
+    with mysql_transaction() as cur:
+        order = _locked_order(cur, caller, order_id)
+        lines = _locked_lines(cur, order_id)
+        active = [r for r in lines if r["delivery_status"] not in ("CANCELLED", "RETURNED")]
+        if order["status"] != "CONFIRMED" or not active or any(r["delivery_status"] != "PREPARING" for r in active):
+            raise Conflict("only a confirmed order whose lines are all still PREPARING can be cancelled",
+                           code="INVALID_STATE", details={"status": order["status"]})
+        cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s "
+                    "AND delivery_status = 'PREPARING'", (order_id,))
+        cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
+        _give_back("OrderCancelled", order_id, caller.member_id, active)
+    return get_order(caller, order_id)
+
+
+def cancel_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
+    """Cancel one line that has not shipped; the order is CANCELLED when no line is left."""
+    return _end_line(caller, order_id, product_id, "PREPARING", "CANCELLED", "OrderLineCancelled")
+
+
+def return_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
+    """Return one delivered line: refund and units back to stock."""
+    return _end_line(caller, order_id, product_id, "DELIVERED", "RETURNED", "OrderLineReturned")
+
+
+def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new_status: str,
+              event_type: str) -> dict[str, Any]:
+    with mysql_transaction() as cur:
+        order = _locked_order(cur, caller, order_id)
+        lines = _locked_lines(cur, order_id)
+        line = next((r for r in lines if int(r["product_id"]) == product_id), None)
+        if line is None:
+            raise NotFound(f"order {order_id} has no product {product_id}")
+        if order["status"] != "CONFIRMED" or line["delivery_status"] != required:
+            raise Conflict(f"only a {required} line of a confirmed order can be {new_status.lower()}",
+                           code="INVALID_STATE", details={"deliveryStatus": line["delivery_status"],
+                                                          "status": order["status"]})
+        cur.execute("UPDATE order_products SET delivery_status = %s WHERE order_id = %s AND product_id = %s",
+                    (new_status, order_id, product_id))
+        if new_status == "CANCELLED" and all(r["delivery_status"] in ("CANCELLED", "RETURNED")
+                                             for r in lines if r is not line):
+            cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
+        _give_back(event_type, order_id, caller.member_id, [line], product_id)
+    return get_order(caller, order_id)
+
+
+def update_delivery(seller: Caller, order_id: str, product_id: int, change: DeliveryChange) -> dict[str, Any]:
+    """The product's seller moves a line's delivery status one step forward (PREPARING→SHIPPED→DELIVERED)."""
+    with mysql_transaction() as cur:
+        cur.execute("SELECT op.count, op.price, op.delivery_status, o.status FROM order_products op "
+                    "JOIN orders o ON o.id = op.order_id JOIN products p ON p.id = op.product_id "
+                    "WHERE op.order_id = %s AND op.product_id = %s AND p.seller_id = %s FOR UPDATE",
+                    (order_id, product_id, seller.member_id))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"no line of product {product_id} in order {order_id} among your products")
+        current, wanted = row["delivery_status"], change.deliveryStatus
+        allowed = (current in DELIVERY_FLOW and DELIVERY_FLOW.index(current) + 1 < len(DELIVERY_FLOW)
+                   and DELIVERY_FLOW[DELIVERY_FLOW.index(current) + 1] == wanted)
+        if row["status"] != "CONFIRMED" or not allowed:
+            raise Conflict(f"a {current} line of a {row['status']} order cannot become {wanted}", code="INVALID_STATE",
+                           details={"deliveryStatus": current, "status": row["status"]})
+        cur.execute("UPDATE order_products SET delivery_status = %s WHERE order_id = %s AND product_id = %s",
+                    (wanted, order_id, product_id))
+    return {"orderId": order_id, **_item(product_id, row["count"], row["price"], wanted)}

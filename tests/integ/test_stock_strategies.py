@@ -1,0 +1,44 @@
+"""The three stock strategies of POST /orders' reservation step sell exactly the stock (benchmark switch).
+
+Each runs in 8 processes at once (like 8 Lambda environments), 40 one-unit reservations at 20 units.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+
+import pytest
+
+from goodsdrop import keys
+from goodsdrop.clients import redis_client
+from goodsdrop.ids import new_ulid
+from goodsdrop.reservations import Line, Reservation, Terms, reserve
+from tests.support.accounts import new_account
+from tests.support.orders import make_product
+
+
+def _attempt(args: tuple[str, int, int]) -> str:
+    strategy, product, member = args
+    now = int(time.time() * 1000)
+    res = Reservation(new_ulid(), str(member), [Line(product, 1, 100)], [Terms(5, None)], "fp", uuid.uuid4().hex,
+                      now, now + 600_000)
+    result = reserve(res, strategy)
+    return result.kind if result.kind != "REFUSED" else result.outcome["code"]
+
+
+@pytest.mark.parametrize("strategy", ["lua", "mysql_lock", "redis_lock"])
+def test_each_strategy_sells_exactly_the_stock(servers, strategy):
+    product = make_product(new_account(seller=True), 20)
+    members = [new_account().member_id for _ in range(10)]
+    jobs = [(strategy, product, members[i % 10]) for i in range(40)]
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        outcomes = pool.map(_attempt, jobs)
+    assert outcomes.count("RESERVED") == 20
+    assert set(outcomes) == {"RESERVED", "OUT_OF_STOCK"}
+    r = redis_client()
+    assert r.hmget(keys.stock(product), "available", "reserved") == ["0", "20"]
+    assert r.hlen(keys.stock_holds(product)) == 20
+    assert sum(int(v) for v in r.hvals(keys.stock_buyers(product))) == 20
+    assert r.exists(keys.stock_lock(product)) == 0  # every lock was released
