@@ -26,18 +26,17 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture
-def drop(stack) -> int:
-    """A limited drop opening in 4 seconds: 5 units, 2 per member."""
+def new_drop(opens_in_seconds: float) -> int:
+    """A limited drop opening soon: 5 units, 2 per member."""
     seller = new_account(seller=True)
-    starts = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=4)
+    starts = (datetime.now(UTC) + timedelta(seconds=opens_in_seconds)).replace(tzinfo=None, microsecond=0)
     with mysql_transaction() as cur:
         cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit) "
                     "VALUES (%s, %s, 'Browser test drop', 99000, %s, 2)",
                     (seller.member_id, f"E2E Figure {uuid.uuid4().hex[:6]}", starts))
         product_id = cur.lastrowid
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, 5)", (product_id,))
-    return product_id
+    return int(product_id)
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def page(stack, tmp_path):
         context.close()
 
 
-def test_buy_a_drop_in_the_browser(page, drop):
+def test_buy_a_drop_in_the_browser(page):
     buyer, rival = new_account(), new_account()
     page.goto(f"{API}/#/login")
     page.fill("input[name=email]", buyer.email)
@@ -66,18 +65,19 @@ def test_buy_a_drop_in_the_browser(page, drop):
     page.click("button.primary")
     page.wait_for_selector("#nav-logout:not([hidden])")
 
+    drop = new_drop(opens_in_seconds=10)  # created now, so the page surely sees the countdown
     page.goto(f"{API}/#/product/{drop}")
     page.wait_for_selector("#countdown")
     assert page.locator("#buy").is_disabled()
     assert page.locator("#stock").inner_text() == "5"
     page.screenshot(path=str(SHOTS / "1-countdown.png"))
 
-    page.wait_for_function("!document.querySelector('#buy').disabled", timeout=15_000)  # the drop opens
+    page.wait_for_function("!document.querySelector('#buy').disabled", timeout=30_000)  # the drop opens
     # Another buyer takes 2 units: the page's live stock falls without a reload (SSE).
     response = httpx.post(f"{API}/orders", headers={**rival.headers(), "Idempotency-Key": str(uuid.uuid4())},
                           json={"items": [{"productId": str(drop), "quantity": 2}], "paymentToken": "tok_ok"})
     assert response.status_code == 202, response.text
-    page.wait_for_function("document.querySelector('#stock').textContent === '3'")
+    page.wait_for_function("document.querySelector('#stock')?.textContent === '3'")
     page.screenshot(path=str(SHOTS / "2-live-stock.png"))
 
     page.click("#buy")
@@ -86,10 +86,10 @@ def test_buy_a_drop_in_the_browser(page, drop):
     page.screenshot(path=str(SHOTS / "3-confirmed.png"))
 
     page.goto(f"{API}/#/product/{drop}")
-    page.wait_for_function("document.querySelector('#stock').textContent === '2'")
+    page.wait_for_function("document.querySelector('#stock')?.textContent === '2'")
 
 
-def test_api_errors_are_shown_as_readable_messages(page, drop):
+def test_api_errors_are_shown_as_readable_messages(page):
     page.goto(f"{API}/#/login")
     page.fill("input[name=email]", "nobody@example.test")
     page.fill("input[name=password]", "wrong-password")

@@ -18,7 +18,6 @@ from goodsdrop.errors import Conflict
 from goodsdrop.products import cache_product, get_product, load_product
 from tests.support.accounts import new_account
 from tests.support.catalogue import API, StockChangedTap, create_product
-from tests.support.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +75,20 @@ def test_setting_stock_to_zero_sells_out(seller):
 
 
 def test_many_threads_on_a_cold_key_read_mysql_once(seller, monkeypatch):
+    from goodsdrop import ledger
+
     pid = int(create_product(seller, stock=77)["id"])
-    get_product(pid)  # the detail is cached: only the stock read is left to hit MySQL
+    get_product(pid)  # the detail is cached: only the stock rebuild is left to hit MySQL
     redis_client().delete(keys.stock(pid))
-    real_read, reads, lock = stock.stock_in_mysql, [], threading.Lock()
+    real_snapshot, reads, lock = ledger.stock_snapshot, [], threading.Lock()
 
-    def counted_read(product_id: int) -> int:
-        with lock:  # one MySQL connection per process: serialise, and count every read
+    def counted_snapshot(cur, product_id, held):
+        with lock:  # count every rebuild read of MySQL
             reads.append(product_id)
-            time.sleep(0.15)  # a slow database widens the window in which a stampede would happen
-            return real_read(product_id)
+        time.sleep(0.15)  # a slow database widens the window in which a stampede would happen
+        return real_snapshot(cur, product_id, held)
 
-    monkeypatch.setattr(stock, "stock_in_mysql", counted_read)
+    monkeypatch.setattr(ledger, "stock_snapshot", counted_snapshot)
     threads = 32
     barrier = threading.Barrier(threads)
 
@@ -98,7 +99,7 @@ def test_many_threads_on_a_cold_key_read_mysql_once(seller, monkeypatch):
     with ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(cold_read, range(threads)))
     assert results == [77] * threads
-    assert reads == [pid]  # one loader read MySQL; the other 31 waited for its result
+    assert reads == [pid]  # one loader rebuilt from MySQL; the other 31 waited for its result
 
 
 def test_stock_rule_during_a_live_drop(seller):
@@ -149,14 +150,17 @@ def test_buyers_and_a_seller_lowering_stock_concurrently_never_oversell(seller):
     assert int(state["available"]) == remaining - len(sold)  # available + reserved = units not yet sold
 
 
-def test_a_stock_change_drops_the_cached_detail_through_the_consumer(seller):
+def test_a_stock_change_keeps_the_cached_detail_and_shows_the_new_stock(seller):
+    # The detail document holds no stock, so a StockChanged keeps it: during a drop every change
+    # would otherwise send the next buyers to MySQL. Stock is always read live beside it.
     pid = create_product(seller, stock=8)["id"]
     r = redis_client()
     httpx.get(f"{API}/products/{pid}")
-    assert r.exists(keys.product_detail(pid))
+    cached = r.get(keys.product_detail(pid))
+    assert cached is not None
     assert put_stock(seller, pid, 4).status_code == 200
-    assert wait_for(lambda: not r.exists(keys.product_detail(pid)), 15), "StockChanged did not drop the detail"
     assert httpx.get(f"{API}/products/{pid}").json()["stock"] == 4
+    assert r.get(keys.product_detail(pid)) == cached
 
 
 def test_an_older_detail_never_replaces_a_newer_one(seller):

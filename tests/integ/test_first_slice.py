@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from goodsdrop import keys
-from goodsdrop.clients import mysql_cursor, redis_client
+from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.settings import settings
 from goodsdrop.stock import publish_stock_changed, read_stock, set_stock
+from tests.support.accounts import new_account
 from tests.support.polling import wait_for
 
 API = f"http://127.0.0.1:{settings.api_port}"
@@ -21,10 +22,14 @@ STREAM = f"http://127.0.0.1:{settings.stream_port}"
 
 @pytest.fixture(scope="module")
 def product_id(stack) -> int:
-    with mysql_cursor() as cur:
-        cur.execute("SELECT p.id FROM products p JOIN stock s ON s.product_id = p.id "
-                    "WHERE p.sales_start_at IS NULL AND s.count > 10 ORDER BY p.id LIMIT 1")
-        return int(cur.fetchone()["id"])
+    """A product of this module's own, on sale, that no other test reserves from."""
+    seller = new_account(seller=True)
+    with mysql_transaction() as cur:
+        cur.execute("INSERT INTO products (seller_id, name, description, price) VALUES (%s, 'Slice', 'Slice', 1000)",
+                    (seller.member_id,))
+        product = cur.lastrowid
+        cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, 120)", (product,))
+    return int(product)
 
 
 def test_health_reports_every_server_poller_and_container(stack):

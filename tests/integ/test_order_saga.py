@@ -150,14 +150,14 @@ def test_every_saga_event_delivered_twice_has_one_effect(client, seller):
 def test_a_consumer_that_dies_mid_batch_loses_and_doubles_nothing(client, seller, fault):
     product = make_product(seller, 10, price=100)
     fault(f"{faults.CRASH_AFTER_COMMIT}:{STOCK_PERSISTENCE}", product)
-    health = client.get(f"{API}/health").json()["pollers"]["ConfirmOrderMapping"]
+    health = client.get(f"{API}/health").json()["pollers"]["ConfirmOrderMapping-0"]
     buyers = [new_account() for _ in range(3)]
     orders = [(b, place(client, b, [(product, 1)]).json()["orderId"]) for b in buyers]
     docs = [wait_final(client, b, o, seconds=120) for b, o in orders]
     assert [d["status"] for d in docs] == ["CONFIRMED"] * 3
     crashed = redis_client().get(faults.crash_marker(STOCK_PERSISTENCE, product))
     assert crashed in {o for _, o in orders}, "no confirmation crashed"
-    after = client.get(f"{API}/health").json()["pollers"]["ConfirmOrderMapping"]
+    after = client.get(f"{API}/health").json()["pollers"]["ConfirmOrderMapping-0"]
     assert after["pid"] != health["pid"]  # the poller really died and was replaced
     assert mysql_stock(product) == 7
     assert redis_stock(product) == redis_stock(product) | {"available": 7, "reserved": 0}
