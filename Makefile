@@ -10,10 +10,10 @@ STACK_DIR := $(or $(GOODSDROP_STACK_DIR),.stack)
 PYTEST_ARGS ?= -q
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)/local:$(CURDIR)
 
-.PHONY: help install up down reset status test lint invoke bench logs
+.PHONY: help install up down reset status test test-down lint invoke bench logs
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install: ## Install system packages, .venv and Kafka jars (idempotent, quiet)
 	@scripts/install.sh
@@ -24,14 +24,21 @@ up: install ## Start the stack in the background with demo data (UP_ARGS=--serve
 down: ## Stop the local stack (leaves no process behind)
 	@if [ -x $(PYTHON) ]; then $(STACK) down; fi
 
+test-down: ## Stop the test stack that `make test` started
+	@if [ -x $(PYTHON) ]; then $(TEST_STACK) $(STACK) down; fi
+
 reset: install ## Stop the stack and delete its data (keeps the Kafka jars)
 	@$(STACK) reset
 
 status: install ## Show each server's pid, port and health; fails unless all are healthy
 	@$(STACK) status
 
-test: install ## Run the tests: make test PYTEST_ARGS="-q -k stock"
-	@rc=0; $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+# Tests run against their own stack (.stack-test, ports shifted by 50), so they never litter the
+# demo data of the stack `make up` started; `make test-down` stops it.
+TEST_STACK := GOODSDROP_STACK_DIR=$(CURDIR)/.stack-test GOODSDROP_PORT_OFFSET=$(or $(GOODSDROP_PORT_OFFSET),50)
+
+test: install ## Run every test on a separate test stack: make test PYTEST_ARGS="-q -k stock"
+	@rc=0; $(TEST_STACK) $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 

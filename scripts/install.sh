@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs on a fresh Debian 12 machine; idempotent and quiet.
-#   - apt: redis-server, mariadb-server, mariadb-client, wrk (and Java 17, Maven, python3-venv
+#   - apt: redis-server, mariadb-server, mariadb-client, wrk, chromium (and Java 17, Maven, python3-venv
 #     if missing), without letting apt start the distribution's own services;
 #   - .venv with requirements.txt (re-run when requirements.txt changes; hash in .venv);
 #   - the Kafka jars of infra/kafka/pom.xml into .stack/kafka/libs (re-run when the pom changes).
@@ -43,6 +43,7 @@ have redis-server || missing+=(redis-server)
 have mariadbd || missing+=(mariadb-server)
 have mariadb || missing+=(mariadb-client)
 have wrk || missing+=(wrk)
+have chromium || missing+=(chromium)  # the storefront's end-to-end test drives it headless
 have java || missing+=(openjdk-17-jre-headless)
 have mvn || missing+=(maven)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -1,10 +1,15 @@
 """`python -m live_stock`: serve the live-stock streams on $HOST:$PORT (container default 0.0.0.0:8080)."""
 
+import asyncio
 import os
 
-import uvicorn
+from live_stock.server import serve
 
 if __name__ == "__main__":
-    uvicorn.run("live_stock.app:app", host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 - container port
-                port=int(os.environ.get("PORT", "8080")), log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5, backlog=4096)
+    try:
+        import uvloop  # a faster event loop where available (it ships with uvicorn[standard])
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(os.environ.get("HOST", "0.0.0.0"), int(os.environ.get("PORT", "8080"))))  # noqa: S104

@@ -1,32 +1,34 @@
-"""In-memory fan-out of stock changes to subscribers, latest value wins.
+"""In-memory fan-out of stock changes to the open streams of each product.
 
-Each subscriber holds one slot, not a queue: a slow client that falls behind gets the newest
-stock when it catches up, never a backlog, and never slows the others down.
+A change is encoded once (one SSE frame, one HTTP chunk) and handed to every subscriber of its
+product; each subscriber decides whether it can write now or keeps only that newest frame for
+later (latest value wins: a slow client never builds a backlog and never slows the others).
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from typing import Any
+import json
+from typing import Any, Protocol
 
 
-@dataclass(eq=False)
-class Subscriber:
-    """One open stream: the newest unsent change and a flag that wakes its writer."""
+def sse_frame(change: dict[str, Any]) -> bytes:
+    """The SSE event of a change: `id:` is the product's stock version."""
+    data = json.dumps({"productId": str(change["productId"]), "stock": change["stock"], "status": change["status"]})
+    return f"id: {change.get('version', 0)}\nevent: stock\ndata: {data}\n\n".encode()
+
+
+def chunk(payload: bytes) -> bytes:
+    """One HTTP/1.1 chunk (streams use chunked transfer encoding)."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+class Subscriber(Protocol):
+    """An open stream of one product."""
 
     product_id: str
-    latest: dict[str, Any] | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, change: dict[str, Any]) -> None:
-        self.latest = change
-        self.wake.set()
-
-    def take(self) -> dict[str, Any] | None:
-        change, self.latest = self.latest, None
-        self.wake.clear()
-        return change
+    def deliver(self, version: Any, data: bytes) -> None:
+        """Send (or keep as the newest pending) one encoded chunk of `version`."""
 
 
 class Hub:
@@ -37,10 +39,8 @@ class Hub:
         self.last: dict[str, dict[str, Any]] = {}
         self.published = 0
 
-    def subscribe(self, product_id: str) -> Subscriber:
-        subscriber = Subscriber(product_id)
-        self._subscribers.setdefault(product_id, set()).add(subscriber)
-        return subscriber
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.setdefault(subscriber.product_id, set()).add(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         group = self._subscribers.get(subscriber.product_id)
@@ -54,14 +54,15 @@ class Hub:
         product_id = str(change["productId"])
         self.last[product_id] = change
         self.published += 1
-        for subscriber in self._subscribers.get(product_id, ()):
-            subscriber.offer(change)
+        group = self._subscribers.get(product_id)
+        if group:
+            data = chunk(sse_frame(change))
+            version = change.get("version")
+            for subscriber in list(group):
+                subscriber.deliver(version, data)
+
+    def all(self) -> list[Subscriber]:
+        return [s for group in self._subscribers.values() for s in group]
 
     def count(self) -> int:
         return sum(len(group) for group in self._subscribers.values())
-
-    def close_all(self) -> None:
-        """Wake every stream so it can see shutdown and end cleanly."""
-        for group in self._subscribers.values():
-            for subscriber in group:
-                subscriber.wake.set()

@@ -137,12 +137,19 @@ def invoke(function_id: str, event_file: str) -> int:
         print(f"no function {function_id!r}; the template has: {', '.join(sorted(app.functions))}", file=sys.stderr)
         return 2
     event = json.loads(Path(event_file).read_text())
+    # Like `sam local invoke`: the function's own output (its logs) goes to stderr, the result to stdout.
+    sys.stdout.flush()
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     try:
         result = FunctionPool(app.functions).get(function_id).invoke(event)
     except FunctionError as err:
-        print(json.dumps({"errorType": err.error_type, "errorMessage": err.error_message}, indent=2))
+        print(json.dumps({"errorType": err.error_type, "errorMessage": err.error_message}, indent=2), file=result_out)
         return 1
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    finally:
+        sys.stdout.flush()
+    print(json.dumps(result, indent=2, ensure_ascii=False), file=result_out)
+    result_out.flush()
     return 0
 
 

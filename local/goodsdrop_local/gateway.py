@@ -23,7 +23,7 @@ from chalice.local import LambdaEventConverter, RouteMatcher
 
 from goodsdrop_local import status
 from goodsdrop_local.execution import FunctionError, FunctionPool, FunctionTimeout
-from goodsdrop_local.template import App, GatewayResponse, Route, load
+from goodsdrop_local.template import REPO_ROOT, App, GatewayResponse, Route, load
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -264,7 +264,8 @@ class Gateway:
 def create_app() -> Gateway:
     """uvicorn factory: each worker loads the template and keeps its functions warm."""
     gateway = Gateway(load())
-    static = os.environ.get("GOODSDROP_STATIC_DIR")
-    if static:
-        gateway.static_dir = Path(static)
+    # The storefront is served by the stack for convenience (in AWS it would sit on S3/CloudFront).
+    static = Path(os.environ.get("GOODSDROP_STATIC_DIR", REPO_ROOT / "storefront"))
+    if static.is_dir():
+        gateway.static_dir = static
     return gateway

@@ -13,19 +13,10 @@ from goodsdrop import keys
 from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.settings import settings
 from goodsdrop.stock import publish_stock_changed, read_stock, set_stock
+from tests.support.polling import wait_for
 
 API = f"http://127.0.0.1:{settings.api_port}"
 STREAM = f"http://127.0.0.1:{settings.stream_port}"
-
-
-def wait_for(predicate, seconds: float = 10.0):
-    """Poll until `predicate()` is truthy (bounded); returns its last value."""
-    deadline = time.monotonic() + seconds
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = predicate()
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ def test_an_edited_migration_is_refused(scratch_db, tmp_path):
 def test_new_migrations_apply_after_old_ones(scratch_db, tmp_path):
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (id INT PRIMARY KEY);\n")
     migrations.apply(scratch_db, tmp_path)
-    (tmp_path / "0002_second.sql").write_text("-- a comment\nALTER TABLE a ADD COLUMN b INT;\nINSERT INTO a VALUES (1, 2);\n")
+    (tmp_path / "0002_second.sql").write_text(
+        "-- a comment\nALTER TABLE a ADD COLUMN b INT;\nINSERT INTO a VALUES (1, 2);\n")
     assert migrations.apply(scratch_db, tmp_path) == ["0002_second.sql"]
     with scratch_db.cursor() as cur:
         cur.execute("SELECT b FROM a")

@@ -13,7 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from goodsdrop.errors import (
     DropError,
@@ -66,6 +69,9 @@ def make_resolver() -> APIGatewayRestResolver:
             content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
             if content_type and "json" not in content_type.lower():
                 raise UnsupportedMediaType()
+            if isinstance(body, str) and body.lstrip().startswith("["):
+                # Powertools would validate a list's first element as the body: every body is an object.
+                raise ValidationError("the body must be a JSON object", details={"fields": {"body": "not an object"}})
         return next_middleware(app)
 
     app.use(middlewares=[guard_body])
@@ -86,6 +92,11 @@ def make_resolver() -> APIGatewayRestResolver:
             fields.setdefault(_field_name(problem.get("loc", ())), str(problem.get("msg", "invalid")))
         named = ", ".join(sorted(fields)) or "request"
         return error_response(ValidationError(f"invalid field(s): {named}", details={"fields": fields}))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(err: RequestUnsupportedContentType) -> Response:
+        # Powertools' validation runs before `guard_body` and refuses non-JSON bodies itself.
+        return error_response(UnsupportedMediaType())
 
     @app.exception_handler(json.JSONDecodeError)
     def _bad_json(err: json.JSONDecodeError) -> Response:
@@ -112,6 +123,8 @@ class Caller:
     role: str
     email_verified: bool
     token_id: str = ""
+    session_id: str = ""
+    token_expires_at: int = 0
 
     @property
     def is_seller(self) -> bool:
@@ -125,7 +138,12 @@ def current_caller(app: APIGatewayRestResolver) -> Caller:
     if not member_id:
         raise Unauthorized("sign in first")
     verified = str(context.get("emailVerified", "false")).lower() == "true"
-    return Caller(str(member_id), str(context.get("role", "member")), verified, str(context.get("tokenId", "")))
+    try:
+        expires_at = int(context.get("expiresAt") or 0)
+    except (TypeError, ValueError):
+        expires_at = 0
+    return Caller(str(member_id), str(context.get("role", "member")), verified, str(context.get("tokenId", "")),
+                  str(context.get("sessionId", "")), expires_at)
 
 
 def require_verified(app: APIGatewayRestResolver) -> Caller:

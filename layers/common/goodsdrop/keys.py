@@ -108,3 +108,22 @@ def test_faults(step: str) -> str:
 def order_idempotency_resume(member_id: int | str, key_digest: str) -> str:
     """Claimed by the one retry that finishes an order whose first attempt died before publishing."""
     return f"{order_idempotency(member_id, key_digest)}:resume"
+
+def revoked_session(member_id: int | str, session_id: str) -> str:
+    """Deny-list entry of a revoked login session: every access token it issued is refused."""
+    return f"{PREFIX}:{{m{member_id}}}:revoked-session:{session_id}"
+
+
+def login_failures_by_email(email_digest: str) -> str:
+    """Failed logins for one email (SHA-256 of it, no address in key names) in the current window."""
+    return f"{PREFIX}:login-failures:email:{email_digest}"
+
+
+def login_failures_by_ip(source_ip: str) -> str:
+    """Failed logins from one source IP in the current window."""
+    return f"{PREFIX}:login-failures:ip:{source_ip}"
+
+
+def verification_resends(member_id: int | str) -> str:
+    """Verification mails re-sent to a member in the current window."""
+    return f"{PREFIX}:{{m{member_id}}}:verification-resends"

@@ -1,4 +1,10 @@
-"""Products: reading them from MySQL, their sale status, and the cached detail document."""
+"""Products: reading them from MySQL, their sale status, and the cached detail document.
+
+The detail document is cached look-aside in Redis (`keys.product_detail`). Every cached copy
+carries a stamp (the row's `updated_at` in milliseconds) and is written by
+`lua/put_product_detail.lua`, which never replaces a newer copy with an older one: a reader that
+loaded the row just before an edit committed cannot put the old document back after the edit.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 from goodsdrop import keys
 from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.errors import NotFound, ValidationError
+from goodsdrop.scripts import script
 
 DETAIL_TTL_SECONDS = 300
 MAX_ID = 2**63 - 1
@@ -51,8 +58,10 @@ class Product:
     sales_start_at: datetime | None
     per_member_limit: int | None
     created_at: datetime
+    updated_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The product as the API shows it (without stock; callers add the live stock)."""
         return {
             "id": str(self.id),
             "sellerId": str(self.seller_id),
@@ -62,49 +71,91 @@ class Product:
             "salesStartAt": iso(self.sales_start_at),
             "perMemberLimit": self.per_member_limit,
             "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at or self.created_at),
         }
+
+    @property
+    def stamp(self) -> int:
+        """The row's last change in epoch milliseconds: newer cached copies win over older ones."""
+        return int((self.updated_at or self.created_at).timestamp() * 1000)
+
+    def to_cache(self) -> str:
+        """The cached detail document: the API shape plus the stamp and exact times."""
+        doc = self.to_json() | {
+            "stamp": self.stamp,
+            "salesStartAtMs": _millis(self.sales_start_at),
+            "createdAtMs": _millis(self.created_at),
+            "updatedAtMs": _millis(self.updated_at),
+        }
+        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Product:
-        def parse(value: str | None) -> datetime | None:
+        """From a cached detail document."""
+
+        def moment(ms_field: str, iso_field: str) -> datetime | None:
+            if doc.get(ms_field) is not None:
+                return datetime.fromtimestamp(int(doc[ms_field]) / 1000, UTC)
+            value = doc.get(iso_field)
             return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
-        created = parse(doc["createdAt"])
+        created = moment("createdAtMs", "createdAt")
         assert created is not None
         return cls(int(doc["id"]), int(doc["sellerId"]), doc["name"], doc["description"], int(doc["price"]),
-                   parse(doc["salesStartAt"]), doc["perMemberLimit"], created)
+                   moment("salesStartAtMs", "salesStartAt"), doc["perMemberLimit"], created,
+                   moment("updatedAtMs", "updatedAt"))
+
+
+def _millis(moment: datetime | None) -> int | None:
+    return int(moment.timestamp() * 1000) if moment is not None else None
 
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None else None
 
 
+# The columns `product_from_row` needs, for every query that reads products (alias `p`).
+PRODUCT_COLUMNS = ("p.id, p.seller_id, p.name, p.description, p.price, p.sales_start_at, p.per_member_limit, "
+                   "p.created_at, p.updated_at")
+
+
+def product_from_row(row: dict[str, Any]) -> Product:
+    """A `Product` from a row selected with `PRODUCT_COLUMNS` (MySQL keeps UTC without a zone)."""
+    return Product(int(row["id"]), int(row["seller_id"]), row["name"], row["description"], int(row["price"]),
+                   _utc(row["sales_start_at"]), row["per_member_limit"], _utc(row["created_at"]),  # type: ignore[arg-type]
+                   _utc(row["updated_at"]))
+
+
 def load_product(product_id: int) -> Product:
     """The product from MySQL, or `NotFound`."""
     with mysql_cursor() as cur:
-        cur.execute(
-            "SELECT id, seller_id, name, description, price, sales_start_at, per_member_limit, created_at "
-            "FROM products WHERE id = %s AND listed = 1",
-            (product_id,),
-        )
+        cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s AND p.listed = 1", (product_id,))
         row = cur.fetchone()
     if row is None:
         raise NotFound(f"product {product_id} not found")
-    return Product(row["id"], row["seller_id"], row["name"], row["description"], row["price"],
-                   _utc(row["sales_start_at"]), row["per_member_limit"], _utc(row["created_at"]))  # type: ignore[arg-type]
+    return product_from_row(row)
+
+
+def cache_product(product: Product) -> bool:
+    """Put the detail document in Redis unless a newer copy is there; True when it was written."""
+    written = script("put_product_detail")(keys=[keys.product_detail(product.id)],
+                                           args=[product.to_cache(), product.stamp, DETAIL_TTL_SECONDS])
+    return bool(written)
 
 
 def get_product(product_id: int) -> Product:
     """The product, look-aside through the Redis detail cache."""
-    r = redis_client()
-    cached = r.get(keys.product_detail(product_id))
+    cached = redis_client().get(keys.product_detail(product_id))
     if cached:
-        return Product.from_json(json.loads(cached))
+        try:
+            return Product.from_json(json.loads(cached))
+        except (ValueError, KeyError, TypeError):
+            pass  # an unreadable copy is a miss; the fresh one below replaces it
     product = load_product(product_id)
-    r.set(keys.product_detail(product_id), json.dumps(product.to_json()), ex=DETAIL_TTL_SECONDS)
+    cache_product(product)
     return product
 
 
 def forget_product(product_id: int) -> None:
-    """Drop the cached detail (after an edit)."""
+    """Drop the cached detail (it is re-read from MySQL on the next request)."""
     redis_client().delete(keys.product_detail(product_id))

@@ -1,0 +1,421 @@
+"""The catalogue: sellers create and edit products and set their stock; anyone searches.
+
+- Creating a product writes the product and its stock row in one MySQL transaction, then fills
+  the stock cache (write-through), so the first buyers of a new drop find it in Redis.
+- Only a product's own seller may edit it or set its stock (403 otherwise). An edit replaces
+  the cached detail document at once (`goodsdrop.products.cache_product`); a stock change goes
+  through `goodsdrop.stock.set_stock` (MySQL, Redis, StockChanged).
+- Search runs one indexed query (plus one COUNT) over MySQL and shows each hit's live stock
+  from Redis. The `status` filter reads MySQL's stock (units not yet sold), so during a live
+  drop a product whose units are all reserved but not yet sold still counts as `on_sale` for
+  filtering while its item already shows the live `sold_out`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from goodsdrop import keys, stock
+from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.errors import Forbidden, NotFound, ValidationError
+from goodsdrop.http import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from goodsdrop.products import (
+    PRODUCT_COLUMNS,
+    Product,
+    cache_product,
+    get_product,
+    product_from_row,
+    sale_status,
+)
+
+MAX_PRICE = 10**12  # won; far above any real price and exact in every JSON client
+MAX_PER_MEMBER_LIMIT = 10_000
+MAX_NAME_CHARS = 200
+MAX_DESCRIPTION_CHARS = 5_000
+EARLIEST_SALES_YEAR, LATEST_SALES_YEAR = 2000, 2100
+
+
+# ------------------------------------------------------------------------------ request bodies
+def _clean_text(value: str, *, multiline: bool) -> str:
+    """Reject what MySQL cannot store (lone surrogates) and invisible control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    allowed = {"\n", "\t", "\r"} if multiline else set()
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _name(value: str) -> str:
+    return _clean_text(value, multiline=False)
+
+
+def _description(value: str) -> str:
+    return _clean_text(value, multiline=True)
+
+
+def parse_sales_start(value: Any) -> datetime:
+    """An ISO-8601 date-time WITH a zone (`2025-06-01T12:00:00+09:00`, `...Z`) → aware UTC datetime."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and 10 <= len(value) <= 40:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be an ISO-8601 date-time with a time zone, e.g. 2025-06-01T12:00:00+09:00") from None
+    else:
+        raise ValueError("must be an ISO-8601 date-time string with a time zone, e.g. 2025-06-01T12:00:00Z")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("must include a time zone (Z or +09:00)")
+    if not EARLIEST_SALES_YEAR <= moment.year <= LATEST_SALES_YEAR:
+        raise ValueError(f"must be between the years {EARLIEST_SALES_YEAR} and {LATEST_SALES_YEAR}")
+    return moment.astimezone(UTC)
+
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Description = Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION_CHARS)]
+Price = Annotated[StrictInt, Field(ge=1, le=MAX_PRICE)]
+StockUnits = Annotated[StrictInt, Field(ge=0, le=stock.MAX_STOCK)]
+PerMemberLimit = Annotated[StrictInt, Field(ge=1, le=MAX_PER_MEMBER_LIMIT)]
+SalesStart = Annotated[datetime, BeforeValidator(parse_sales_start)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              str_strip_whitespace=True)
+
+
+class _ProductText(_Body):
+    """The text rules of a product's name and description, shared by create and edit."""
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name_text(cls, value: str | None) -> str | None:
+        return None if value is None else _name(value)
+
+    @field_validator("description", check_fields=False)
+    @classmethod
+    def _description_text(cls, value: str | None) -> str | None:
+        return None if value is None else _description(value)
+
+
+class NewProduct(_ProductText):
+    """Body of POST /products."""
+
+    name: Name
+    description: Description
+    price: Price
+    stock: StockUnits
+    sales_start_at: SalesStart | None = None
+    per_member_limit: PerMemberLimit | None = None
+
+
+class ProductChanges(_ProductText):
+    """Body of PATCH /products/{id}: only the fields sent change; `null` clears the optional ones."""
+
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+    sales_start_at: SalesStart | None = None
+    per_member_limit: PerMemberLimit | None = None
+
+    @field_validator("name", "description", "price", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> ProductChanges:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of name, description, price, salesStartAt, perMemberLimit")
+        return self
+
+
+class StockChange(_Body):
+    """Body of PUT /products/{id}/stock: the units not yet sold, from now on."""
+
+    stock: StockUnits
+
+
+# ------------------------------------------------------------------------------ sellers' writes
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment is not None else None
+
+
+def _item(product: Product, available: int) -> dict[str, Any]:
+    return product.to_json() | {"stock": available, "status": sale_status(available, product.sales_start_at)}
+
+
+def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
+    """Create a product with its stock; returns it as the API shows it (with stock and status)."""
+    with mysql_transaction() as cur:
+        cur.execute(
+            "INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (seller_id, new.name, new.description, new.price, _naive_utc(new.sales_start_at), new.per_member_limit),
+        )
+        product_id = int(cur.lastrowid)
+        cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, new.stock))
+        cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
+        product = product_from_row(cur.fetchone())
+    # Keys left from an earlier life of this id (a database reset without a Redis flush) must go.
+    redis_client().delete(keys.stock(product_id), keys.product_detail(product_id))
+    available, _ = stock.load_stock(product_id)
+    cache_product(product)
+    return _item(product, available)
+
+
+def owned_product(member_id: str | int, product_id: int) -> Product:
+    """The product, if `member_id` sells it: `NotFound` when there is none, `Forbidden` when not theirs."""
+    product = get_product(product_id)
+    if str(product.seller_id) != str(member_id):
+        raise Forbidden("only the product's seller may change it")
+    return product
+
+
+_COLUMNS = {"name": "name", "description": "description", "price": "price",
+            "sales_start_at": "sales_start_at", "per_member_limit": "per_member_limit"}
+
+
+def update_product(member_id: str | int, product_id: int, changes: ProductChanges) -> dict[str, Any]:
+    """Apply a seller's changes to their own product; the cached detail is replaced at once."""
+    values = {name: getattr(changes, name) for name in changes.model_fields_set}
+    if "sales_start_at" in values:
+        values["sales_start_at"] = _naive_utc(values["sales_start_at"])
+    with mysql_transaction() as cur:
+        cur.execute("SELECT seller_id FROM products WHERE id = %s AND listed = 1 FOR UPDATE", (product_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"product {product_id} not found")
+        if str(row["seller_id"]) != str(member_id):
+            raise Forbidden("only the product's seller may change it")
+        assignments = ", ".join(f"{_COLUMNS[name]} = %s" for name in values)
+        cur.execute(f"UPDATE products SET {assignments} WHERE id = %s", (*values.values(), product_id))
+        cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
+        product = product_from_row(cur.fetchone())
+    cache_product(product)  # newer stamp: replaces the old copy, and no older copy can come back
+    return _item(product, stock.read_stock(product_id).stock)
+
+
+def set_product_stock(member_id: str | int, product_id: int, units: int) -> dict[str, Any]:
+    """A seller sets the units not yet sold of their own product (write-through; StockChanged).
+
+    The live-drop rule: units already reserved by buyers stay held, so at most `units` minus
+    the reserved units can still be sold; a stock below the reserved units is refused (409).
+    """
+    owned_product(member_id, product_id)
+    return stock.set_stock(product_id, units).to_json()
+
+
+# ------------------------------------------------------------------------------ search
+SORTS = {
+    "newest": "p.created_at DESC, p.id DESC",
+    "price_asc": "p.price ASC, p.id ASC",
+    "price_desc": "p.price DESC, p.id DESC",
+}
+STATUSES = ("on_sale", "upcoming", "sold_out")
+MAX_PAGE = 1_000_000
+MAX_QUERY_CHARS = 100
+MAX_QUERY_TERMS = 8
+# InnoDB's full-text index skips words shorter than innodb_ft_min_token_size (3) and its default
+# stopwords; such words would match nothing as required terms, so they are matched with LIKE.
+FULLTEXT_MIN_CHARS, FULLTEXT_MAX_CHARS = 3, 84
+INNODB_STOPWORDS = frozenset((
+    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how", "i", "in", "is",
+    "it", "la", "of", "on", "or", "that", "the", "this", "to", "was", "what", "when", "where", "who", "will",
+    "with", "und", "www",
+))
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated search: every field already checked."""
+
+    fulltext_terms: tuple[str, ...] = ()
+    like_terms: tuple[str, ...] = ()
+    seller_id: int | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    status: str | None = None
+    sort: str = "newest"
+    page: int = 1
+    size: int = DEFAULT_PAGE_SIZE
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+
+def _query_terms(raw: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    words = _WORD.findall(raw)[:MAX_QUERY_TERMS]
+    fulltext = tuple(w for w in words if FULLTEXT_MIN_CHARS <= len(w) <= FULLTEXT_MAX_CHARS
+                     and w.lower() not in INNODB_STOPWORDS)
+    like = tuple(w for w in words if w not in fulltext)
+    return fulltext, like
+
+
+def _int_param(params: Mapping[str, str | None], name: str, low: int, high: int, errors: dict[str, str]) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+        errors[name] = f"must be an integer between {low} and {high}"
+        return None
+    return int(raw)
+
+
+def parse_search(params: Mapping[str, str | None]) -> SearchQuery:
+    """Check the query parameters of GET /products; 400 `VALIDATION_ERROR` naming every bad one."""
+    errors: dict[str, str] = {}
+    page = _int_param(params, "page", 1, MAX_PAGE, errors) or 1
+    size = _int_param(params, "size", 1, MAX_PAGE_SIZE, errors) or DEFAULT_PAGE_SIZE
+    fulltext: tuple[str, ...] = ()
+    like: tuple[str, ...] = ()
+    q = (params.get("q") or "").strip()
+    if q:
+        if len(q) > MAX_QUERY_CHARS:
+            errors["q"] = f"must be at most {MAX_QUERY_CHARS} characters"
+        else:
+            fulltext, like = _query_terms(q)
+            if not fulltext and not like:
+                errors["q"] = "must contain at least one letter or digit"
+    seller_id = _int_param(params, "sellerId", 1, 2**63 - 1, errors)
+    min_price = _int_param(params, "minPrice", 0, MAX_PRICE, errors)
+    max_price = _int_param(params, "maxPrice", 0, MAX_PRICE, errors)
+    if min_price is not None and max_price is not None and min_price > max_price:
+        errors["minPrice"] = "must not be greater than maxPrice"
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        errors["status"] = f"must be one of {', '.join(STATUSES)}"
+    sort = params.get("sort") or "newest"
+    if sort not in SORTS:
+        errors["sort"] = f"must be one of {', '.join(SORTS)}"
+    if errors:
+        raise ValidationError(f"invalid parameter(s): {', '.join(sorted(errors))}", details={"fields": errors})
+    return SearchQuery(fulltext, like, seller_id, min_price, max_price, status, sort, page, size)
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _text_and_filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
+    """Conditions on the products table alone (keyword, seller, price), with their arguments."""
+    conditions, args = ["p.listed = 1"], []
+    if query.fulltext_terms:
+        conditions.append("MATCH (p.name, p.description) AGAINST (%s IN BOOLEAN MODE)")
+        args.append(" ".join(f"+{term}*" for term in query.fulltext_terms))
+    for term in query.like_terms:
+        conditions.append("(p.name LIKE %s OR p.description LIKE %s)")
+        pattern = f"%{_escape_like(term)}%"
+        args += [pattern, pattern]
+    if query.seller_id is not None:
+        conditions.append("p.seller_id = %s")
+        args.append(query.seller_id)
+    if query.min_price is not None:
+        conditions.append("p.price >= %s")
+        args.append(query.min_price)
+    if query.max_price is not None:
+        conditions.append("p.price <= %s")
+        args.append(query.max_price)
+    return conditions, args
+
+
+def _status_conditions(status: str | None, now: datetime) -> tuple[list[str], list[Any]]:
+    """Conditions on the stock table `s` (and the sales start) that select one sale status."""
+    naive_now = _naive_utc(now)
+    if status == "sold_out":
+        return ["s.count = 0"], []
+    if status == "upcoming":
+        return ["s.count > 0", "p.sales_start_at > %s"], [naive_now]
+    if status == "on_sale":
+        return ["s.count > 0", "(p.sales_start_at IS NULL OR p.sales_start_at <= %s)"], [naive_now]
+    return [], []
+
+
+def _count(conditions: list[str], args: list[Any], with_stock: bool) -> tuple[str, list[Any]]:
+    join = " JOIN stock s ON s.product_id = p.id" if with_stock else ""
+    return f"SELECT COUNT(*) FROM products p{join} WHERE {' AND '.join(conditions)}", args
+
+
+def search_sql(query: SearchQuery) -> tuple[str, list[Any], str, list[Any]]:
+    """The page query and the count query (with arguments) of a search; `bench/` EXPLAINs these.
+
+    The page query is a deferred join: the inner query finds the page's ids (index-only for the
+    unfiltered sorts, so deep pages stay cheap), the outer one reads just those rows.
+    Most products are on sale, so counting `on_sale` row by row would join nearly every stock
+    row; without a keyword it is counted as all - sold_out - upcoming (three small index counts,
+    one statement, one snapshot: the three statuses split every product with a stock row).
+    """
+    base, base_args = _text_and_filters(query)
+    status, status_args = _status_conditions(query.status, query.now)
+    where = " AND ".join(base + status)
+    join = " JOIN stock s ON s.product_id = p.id" if status else ""
+    order = SORTS[query.sort]
+    page_sql = (f"SELECT {PRODUCT_COLUMNS}, s.count FROM (SELECT p.id FROM products p{join} WHERE {where} "
+                f"ORDER BY {order} LIMIT %s OFFSET %s) AS page "
+                f"JOIN products p ON p.id = page.id JOIN stock s ON s.product_id = p.id ORDER BY {order}")
+    page_args = [*base_args, *status_args, query.size, query.offset]
+    if query.status == "on_sale" and not (query.fulltext_terms or query.like_terms):
+        parts = [_count(base, base_args, False)]
+        for other in ("sold_out", "upcoming"):
+            conditions, args = _status_conditions(other, query.now)
+            parts.append(_count(base + conditions, base_args + args, True))
+        count_sql = "SELECT " + " - ".join(f"({sql})" for sql, _ in parts) + " AS total"
+        count_args = [arg for _, args in parts for arg in args]
+    else:
+        sql, count_args = _count(base + status, base_args + status_args, bool(status))
+        count_sql = sql.replace("SELECT COUNT(*)", "SELECT COUNT(*) AS total", 1)
+    return page_sql, page_args, count_sql, count_args
+
+
+def _live_available(rows: list[dict[str, Any]]) -> list[int]:
+    """Each row's live available units from Redis; MySQL's units not yet sold where Redis has none."""
+    pipe = redis_client().pipeline(transaction=False)
+    for row in rows:
+        pipe.hget(keys.stock(row["id"]), "available")
+    return [int(cached) if cached is not None else int(row["count"]) for row, cached in zip(rows, pipe.execute(),
+                                                                                           strict=True)]
+
+
+def search_products(query: SearchQuery) -> dict[str, Any]:
+    """One page of products matching `query`, with live stock and status, and the total."""
+    page_sql, page_args, count_sql, count_args = search_sql(query)
+    with mysql_cursor() as cur:
+        cur.execute(count_sql, count_args)
+        total = int(cur.fetchone()["total"])
+        rows: list[dict[str, Any]] = []
+        if query.offset < total:  # beyond the last page there is nothing to fetch
+            cur.execute(page_sql, page_args)
+            rows = list(cur.fetchall())
+    items = [_item(product_from_row(row), available) for row, available in zip(rows, _live_available(rows),
+                                                                                strict=True)]
+    return {"items": items, "page": query.page, "size": query.size, "total": total}
+
+
+def list_seller_products(seller_id: str | int, page: int, size: int) -> dict[str, Any]:
+    """A seller's own products, newest first, paged."""
+    return search_products(SearchQuery(seller_id=int(seller_id), page=page, size=size))

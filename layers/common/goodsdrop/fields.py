@@ -1,0 +1,143 @@
+"""Validated text fields of request bodies (members, sellers), as pydantic `Annotated` types.
+
+Each type accepts only a JSON string (strict: no number coercion), trims it, bounds its length
+(the column's size), refuses control, format, private-use and unpaired-surrogate characters,
+and allows only the characters its kind of value needs: person and shop names take letters of
+any script (Hangul, Latin, ...), so `김민수` and `O'Brien` pass while `'; DROP TABLE x; --` does
+not. Failures become 400 `VALIDATION_ERROR` naming the field (see `goodsdrop.http`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import AfterValidator, StrictStr
+
+EMAIL_MAX = 254
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+PASSWORD_INPUT_MAX = 1024  # what a login attempt may send (the policy may change; old passwords still work)
+NAME_MAX = 100
+ADDRESS_MAX = 255
+PHONE_MAX = 30
+SHOP_NAME_MAX = 100
+
+_EMAIL = re.compile(
+    r"^(?=.{1,64}@)[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_PHONE = re.compile(r"^\+?[0-9](?:[0-9 -]*[0-9])?$")
+_REGISTRATION = re.compile(r"^(\d{3})-?(\d{2})-?(\d{5})$")
+_REGISTRATION_WEIGHTS = (1, 3, 7, 1, 3, 7, 1, 3, 5)
+_NEVER = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def _characters(value: str, *, digits: bool, punctuation: str) -> str:
+    """`value` if every character is a letter, combining mark, space, allowed digit or punctuation."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _NEVER:
+            raise ValueError("contains a control or invalid character")
+        if category[0] in "LM" or char == " " or char in punctuation or (digits and "0" <= char <= "9"):
+            continue
+        raise ValueError(f"contains a character that is not allowed: {char!r}")
+    if "  " in value:
+        raise ValueError("contains repeated spaces")
+    return value
+
+
+def _text(max_length: int, *, digits: bool, punctuation: str) -> Callable[[str], str]:
+    def check(raw: str) -> str:
+        value = raw.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        return _characters(value, digits=digits, punctuation=punctuation)
+
+    return check
+
+
+def normalise_email(raw: str) -> str:
+    """Trimmed and lower-cased; ASCII `local@domain.tld` only, at most 254 characters."""
+    value = raw.strip().lower()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > EMAIL_MAX:
+        raise ValueError(f"must be at most {EMAIL_MAX} characters")
+    if not value.isascii() or not _EMAIL.match(value):
+        raise ValueError("is not a valid email address")
+    return value
+
+
+def check_password(raw: str) -> str:
+    """A new password: 8 to 128 characters (NFKC-normalised), any script, no control characters."""
+    value = normalise_password(raw)
+    if len(value) < PASSWORD_MIN:
+        raise ValueError(f"must be at least {PASSWORD_MIN} characters")
+    if len(value) > PASSWORD_MAX:
+        raise ValueError(f"must be at most {PASSWORD_MAX} characters")
+    return value
+
+
+def normalise_password(raw: str) -> str:
+    """NFKC form of a password (so the same password typed on another keyboard still matches)."""
+    if any(unicodedata.category(char) in _NEVER for char in raw):
+        raise ValueError("contains a control or invalid character")
+    if len(raw) > PASSWORD_INPUT_MAX:
+        raise ValueError(f"must be at most {PASSWORD_INPUT_MAX} characters")
+    return unicodedata.normalize("NFKC", raw)
+
+
+def check_given_password(raw: str) -> str:
+    """A password as presented to be checked (login, current password): non-empty, normalised."""
+    if not raw:
+        raise ValueError("must not be empty")
+    return normalise_password(raw)
+
+
+def check_phone(raw: str) -> str:
+    """A phone number: ASCII digits with optional leading `+`, spaces and dashes; 8 to 15 digits."""
+    value = raw.strip()
+    if len(value) > PHONE_MAX:
+        raise ValueError(f"must be at most {PHONE_MAX} characters")
+    if not value.isascii() or not _PHONE.match(value) or "  " in value or "--" in value:
+        raise ValueError("must be digits with optional +, spaces and dashes")
+    if not 8 <= sum(c.isdigit() for c in value) <= 15:
+        raise ValueError("must have 8 to 15 digits")
+    return value
+
+
+def check_registration_number(raw: str) -> str:
+    """A Korean business registration number (10 digits with a valid check digit) as `NNN-NN-NNNNN`."""
+    value = raw.strip()
+    match = _REGISTRATION.match(value) if value.isascii() else None
+    if match is None:
+        raise ValueError("must be 10 digits, written NNN-NN-NNNNN or NNNNNNNNNN")
+    digits = "".join(match.groups())
+    if registration_check_digit(digits[:9]) != int(digits[9]):
+        raise ValueError("has a wrong check digit")
+    return "-".join(match.groups())
+
+
+def registration_check_digit(first_nine: str) -> int:
+    """The 10th digit of a Korean business registration number from its first nine (National Tax Service rule)."""
+    digits = [int(c) for c in first_nine]
+    total = sum(d * w for d, w in zip(digits, _REGISTRATION_WEIGHTS, strict=True)) + digits[8] * 5 // 10
+    return (10 - total % 10) % 10
+
+
+check_person_name = _text(NAME_MAX, digits=False, punctuation="'-.·")
+check_address = _text(ADDRESS_MAX, digits=True, punctuation=",.-#/()'&:")
+check_shop_name = _text(SHOP_NAME_MAX, digits=True, punctuation="&.,'-!()·_+")
+
+Email = Annotated[StrictStr, AfterValidator(normalise_email)]
+NewPassword = Annotated[StrictStr, AfterValidator(check_password)]
+GivenPassword = Annotated[StrictStr, AfterValidator(check_given_password)]
+PersonName = Annotated[StrictStr, AfterValidator(check_person_name)]
+Address = Annotated[StrictStr, AfterValidator(check_address)]
+Phone = Annotated[StrictStr, AfterValidator(check_phone)]
+ShopName = Annotated[StrictStr, AfterValidator(check_shop_name)]
+RegistrationNumber = Annotated[StrictStr, AfterValidator(check_registration_number)]

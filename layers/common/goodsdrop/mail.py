@@ -1,0 +1,39 @@
+"""Outgoing mail through Amazon SES (boto3; moto's server or LocalStack locally)."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import urlencode
+
+from aws_lambda_powertools import Logger
+
+from goodsdrop.clients import aws_client
+from goodsdrop.settings import settings
+
+logger = Logger(child=True)
+
+
+def verification_link(token: str) -> str:
+    """The link in the verification mail: `GET /members/verify?token=...` on the public API."""
+    return f"{settings.public_base_url.rstrip('/')}/members/verify?{urlencode({'token': token})}"
+
+
+def send_verification_mail(email: str, name: str, token: str) -> str:
+    """Send the verification mail for `token` to `email`; returns SES's message id."""
+    link = verification_link(token)
+    text = (f"Hello {name},\n\nplease confirm your email address for GoodsDrop by opening this link "
+            f"within 24 hours:\n\n{link}\n\nIf you did not sign up, ignore this mail.\n")
+    body_html = (f"<p>Hello {html.escape(name)},</p><p>please confirm your email address for GoodsDrop "
+                 f"within 24 hours:</p><p><a href=\"{html.escape(link)}\">{html.escape(link)}</a></p>"
+                 "<p>If you did not sign up, ignore this mail.</p>")
+    response = aws_client("ses").send_email(
+        Source=settings.mail_sender,
+        Destination={"ToAddresses": [email]},
+        Message={
+            "Subject": {"Data": "Confirm your GoodsDrop email address", "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": body_html, "Charset": "UTF-8"}},
+        },
+    )
+    message_id = str(response["MessageId"])
+    logger.info("verification mail sent", extra={"message_id": message_id})
+    return message_id
