@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import pymysql
+import redis
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -24,12 +26,16 @@ from goodsdrop.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
     ValidationError,
 )
 
 MAX_BODY_BYTES = 64 * 1024
+# A store that cannot be reached (restarting, failing over) is a brief outage, not a bug: 503 + Retry-After.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, pymysql.err.OperationalError,
+           pymysql.err.InterfaceError)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
@@ -105,6 +111,12 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.not_found
     def _no_route(err: NotFoundError) -> Response:
         return error_response(NotFound("no such route"))
+
+    @app.exception_handler(list(OUTAGES))
+    def _outage(err: Exception) -> Response:
+        logger.warning("a store is unavailable", extra={"error": f"{type(err).__name__}: {err}"})
+        return error_response(ServiceUnavailable("a service GoodsDrop depends on is briefly unavailable; try again",
+                                                 retry_after=1))
 
     @app.exception_handler(Exception)
     def _bug(err: Exception) -> Response:
