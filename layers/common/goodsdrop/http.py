@@ -62,9 +62,23 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+class JsonResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver for a JSON-only API: a multipart body is refused (415) before
+    Powertools' validation tries to parse it (without a boundary that parser raises: a 500)."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        headers = event.get("headers") or {}
+        content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+        if event.get("body") and content_type.strip().lower().startswith("multipart/"):
+            err = UnsupportedMediaType()
+            return {"statusCode": err.http_status, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                    "body": json.dumps(err.to_body(), separators=(",", ":")), "isBase64Encoded": False}
+        return super().resolve(event, context)
+
+
 def make_resolver() -> APIGatewayRestResolver:
     """An `APIGatewayRestResolver` with body validation and GoodsDrop's error mapping installed."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = JsonResolver(enable_validation=True)
 
     def guard_body(app: APIGatewayRestResolver, next_middleware: Any) -> Response:
         event = app.current_event

@@ -1,0 +1,46 @@
+"""The API takes JSON only: a multipart body is 415 in the contract's shape, never a 500 (schemathesis
+found `Content-Type: multipart/form-data` without a boundary crashing Powertools' body parser)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from goodsdrop.http import make_resolver
+
+
+class Body(BaseModel):
+    name: str
+
+
+def _event(content_type: str, body: str) -> dict:
+    return {"httpMethod": "POST", "path": "/things", "resource": "/things", "headers": {"Content-Type": content_type},
+            "multiValueHeaders": {}, "queryStringParameters": None, "pathParameters": None, "body": body,
+            "isBase64Encoded": False, "requestContext": {"requestId": "r", "stage": "test",
+                                                         "identity": {"sourceIp": "127.0.0.1"}}}
+
+
+@pytest.fixture
+def app():
+    resolver = make_resolver()
+
+    @resolver.post("/things")
+    def post(body: Body):
+        return {"name": body.name}
+
+    return resolver
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=x",
+                                          "Multipart/Mixed", "text/plain", "application/xml"])
+def test_non_json_bodies_are_415(app, content_type):
+    result = app.resolve(_event(content_type, '{"name": "x"}'), None)
+    assert result["statusCode"] == 415, result
+    assert json.loads(result["body"])["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_json_still_works(app):
+    result = app.resolve(_event("application/json; charset=utf-8", '{"name": "x"}'), None)
+    assert result["statusCode"] == 200 and json.loads(result["body"]) == {"name": "x"}
