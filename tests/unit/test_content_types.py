@@ -1,8 +1,9 @@
-"""The API takes JSON only: a multipart body is 415 in the contract's shape, never a 500 (schemathesis
-found `Content-Type: multipart/form-data` without a boundary crashing Powertools' body parser)."""
+"""The API takes JSON only: a multipart body is 415 and a body that is not UTF-8 is 400, in the
+contract's shape, never a 500 (schemathesis found both crashing Powertools' body parsers)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -39,6 +40,15 @@ def test_non_json_bodies_are_415(app, content_type):
     result = app.resolve(_event(content_type, '{"name": "x"}'), None)
     assert result["statusCode"] == 415, result
     assert json.loads(result["body"])["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_a_body_that_is_not_utf8_is_400(app):
+    event = _event("application/json", base64.b64encode(b'{"name": "\xff\xfe"}').decode()) | {"isBase64Encoded": True}
+    result = app.resolve(event, None)
+    assert result["statusCode"] == 400, result
+    assert json.loads(result["body"])["error"]["details"]["fields"] == {"body": "not UTF-8"}
+    fine = _event("application/json", base64.b64encode('{"name": "김"}'.encode()).decode()) | {"isBase64Encoded": True}
+    assert app.resolve(fine, None)["statusCode"] == 200
 
 
 def test_json_still_works(app):

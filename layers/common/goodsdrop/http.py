@@ -6,6 +6,7 @@ validation failure) becomes the contract's `{"error": {...}}` document here and 
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -63,17 +64,28 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 class JsonResolver(APIGatewayRestResolver):
-    """Powertools' REST resolver for a JSON-only API: a multipart body is refused (415) before
-    Powertools' validation tries to parse it (without a boundary that parser raises: a 500)."""
+    """Powertools' REST resolver for a JSON-only API. Before Powertools parses a body (its parsers
+    raise, which would be a 500): a multipart body is 415, a body that is not UTF-8 is 400."""
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        headers = event.get("headers") or {}
-        content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
-        if event.get("body") and content_type.strip().lower().startswith("multipart/"):
-            err = UnsupportedMediaType()
-            return {"statusCode": err.http_status, "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                    "body": json.dumps(err.to_body(), separators=(",", ":")), "isBase64Encoded": False}
+        body = event.get("body")
+        if body:
+            headers = event.get("headers") or {}
+            content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+            if content_type.strip().lower().startswith("multipart/"):
+                return self._refuse(UnsupportedMediaType())
+            if event.get("isBase64Encoded"):
+                try:
+                    base64.b64decode(body, validate=True).decode("utf-8")
+                except ValueError:
+                    return self._refuse(ValidationError("the body is not UTF-8 text",
+                                                        details={"fields": {"body": "not UTF-8"}}))
         return super().resolve(event, context)
+
+    @staticmethod
+    def _refuse(err: DropError) -> dict[str, Any]:
+        return {"statusCode": err.http_status, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps(err.to_body(), separators=(",", ":")), "isBase64Encoded": False}
 
 
 def make_resolver() -> APIGatewayRestResolver:
