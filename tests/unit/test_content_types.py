@@ -9,7 +9,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from goodsdrop.http import make_resolver
+from goodsdrop.http import MAX_BODY_BYTES, make_resolver
 
 
 class Body(BaseModel):
@@ -49,6 +49,14 @@ def test_a_body_that_is_not_utf8_is_400(app):
     assert json.loads(result["body"])["error"]["details"]["fields"] == {"body": "not UTF-8"}
     fine = _event("application/json", base64.b64encode('{"name": "김"}'.encode()).decode()) | {"isBase64Encoded": True}
     assert app.resolve(fine, None)["statusCode"] == 200
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_parsed(app):
+    for body in ('{"name": "' + "x" * MAX_BODY_BYTES + '"}', '{"unknown": "' + "x" * MAX_BODY_BYTES + '"}',
+                 "[" * (MAX_BODY_BYTES + 1)):
+        result = app.resolve(_event("application/json", body), None)
+        assert result["statusCode"] == 413, result["body"][:200]
+        assert json.loads(result["body"])["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_json_still_works(app):
