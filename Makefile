@@ -10,7 +10,7 @@ STACK_DIR := $(or $(GOODSDROP_STACK_DIR),.stack)
 PYTEST_ARGS ?= -q
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)/local:$(CURDIR)
 
-.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench logs
+.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench logs openapi chaos
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -66,3 +66,9 @@ bench: install ## Run the flash-drop benchmark: make bench ARGS="..."
 
 logs: ## Follow the stack's logs
 	@tail -n 20 -F $(STACK_DIR)/logs/*.log
+
+openapi: ## Regenerate functions/openapi/openapi.json (GET /openapi.json) from the template and the handlers
+	@$(PYTHON) -m goodsdrop_local.openapi
+
+chaos: ## Run the chaos drills on the running stack: make chaos ARGS="--long"
+	@$(PYTHON) -m bench.chaos $(ARGS)

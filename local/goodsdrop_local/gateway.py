@@ -126,7 +126,8 @@ class Gateway:
                 return 204, {"access-control-allow-methods": ",".join([*sorted(methods), "OPTIONS"]),
                              "access-control-allow-headers": "Authorization,Content-Type,Idempotency-Key,Last-Event-ID",
                              "access-control-max-age": "600"}, b""
-            return _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {resource}")
+            status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {resource}")
+            return status, headers | {"allow": ", ".join(sorted(methods))}, body
         self._complete_event(event, method, path, resource, body, source_ip)
         if route.authorizer:
             denied = self._authorize(route, event)

@@ -6,10 +6,13 @@ validation failure) becomes the contract's `{"error": {...}}` document here and 
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import pymysql
+import redis
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -24,12 +27,16 @@ from goodsdrop.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
     ValidationError,
 )
 
 MAX_BODY_BYTES = 64 * 1024
+# A store that cannot be reached (restarting, failing over) is a brief outage, not a bug: 503 + Retry-After.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, pymysql.err.OperationalError,
+           pymysql.err.InterfaceError)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
@@ -57,24 +64,35 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def body_problem(event: dict[str, Any]) -> DropError | None:
-    """What is wrong with a request's body before any parsing: too large, not JSON, not an object."""
+    """What is wrong with a request's body before anything parses it.
+
+    Too large → 413 (never parsed); a content type other than JSON (multipart included) → 415;
+    base64 that is not UTF-8, or a JSON list instead of an object → 400. Powertools' own parsers
+    would raise on some of these (a 500) or validate a list's first element as the body.
+    """
     body = event.get("body")
     if not body:
         return None
-    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+    encoded = bool(event.get("isBase64Encoded"))
+    size = len(body) * 3 // 4 if encoded else len(body.encode() if isinstance(body, str) else body)
+    if size > MAX_BODY_BYTES:
         return PayloadTooLarge(f"the body may be at most {MAX_BODY_BYTES} bytes")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    content_type = headers.get("content-type") or ""
-    if content_type and "json" not in content_type.lower():
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "").strip().lower()
+    if content_type and "json" not in content_type:
         return UnsupportedMediaType()
+    if encoded:
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except ValueError:
+            return ValidationError("the body is not UTF-8 text", details={"fields": {"body": "not UTF-8"}})
     if isinstance(body, str) and body.lstrip().startswith("["):
-        # Powertools would validate a list's first element as the body: every body is an object.
         return ValidationError("the body must be a JSON object", details={"fields": {"body": "not an object"}})
     return None
 
 
 class DropResolver(APIGatewayRestResolver):
-    """Powertools' REST resolver that refuses oversized and non-JSON bodies before validating them."""
+    """Powertools' REST resolver for a JSON-only API: refuses bad bodies before it parses them."""
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         problem = body_problem(event) if isinstance(event, dict) else None
@@ -119,6 +137,12 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.not_found
     def _no_route(err: NotFoundError) -> Response:
         return error_response(NotFound("no such route"))
+
+    @app.exception_handler(list(OUTAGES))
+    def _outage(err: Exception) -> Response:
+        logger.warning("a store is unavailable", extra={"error": f"{type(err).__name__}: {err}"})
+        return error_response(ServiceUnavailable("a service GoodsDrop depends on is briefly unavailable; try again",
+                                                 retry_after=1))
 
     @app.exception_handler(Exception)
     def _bug(err: Exception) -> Response:
