@@ -160,6 +160,31 @@ class DeliveryChanged(OrderItem):
     orderId: str  # noqa: N815
 
 
+class CartLine(_Doc):
+    productId: str  # noqa: N815
+    name: str
+    price: int
+    quantity: int
+    lineTotal: int  # noqa: N815
+    stock: int
+    status: Literal["on_sale", "upcoming", "sold_out", "insufficient_stock"]
+    perMemberLimit: int | None  # noqa: N815
+
+
+class CartNotice(_Doc):
+    productId: str  # noqa: N815
+    code: str
+    message: str
+    quantity: int
+
+
+class Cart(_Doc):
+    items: list[CartLine]
+    total: int
+    notices: list[CartNotice]
+    expiresInSeconds: int | None  # noqa: N815
+
+
 class OpenApiDocument(_Doc):
     openapi: str
     paths: dict[str, Any]
@@ -230,6 +255,11 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/orders/{id}/items/{productId}/cancel"): RouteDoc(200, Order, (400, 404, 409)),
     ("POST", "/orders/{id}/items/{productId}/return"): RouteDoc(200, Order, (400, 404, 409)),
     ("PATCH", "/seller/orders/{id}/items/{productId}"): RouteDoc(200, DeliveryChanged, (400, 403, 404, 409)),
+    ("GET", "/cart"): RouteDoc(200, Cart),
+    ("POST", "/cart/items"): RouteDoc(200, Cart, (404, 409)),
+    ("PATCH", "/cart/items/{productId}"): RouteDoc(200, Cart, (404, 409)),
+    ("DELETE", "/cart/items/{productId}"): RouteDoc(204, None, (404,)),
+    ("DELETE", "/cart"): RouteDoc(204, None),
     ("GET", "/openapi.json"): RouteDoc(200, OpenApiDocument),
 }
 
