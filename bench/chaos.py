@@ -217,7 +217,7 @@ class KillPoller(Fault):
     """SIGKILL the payments poller while its batch is uncommitted; the confirm step dies after a commit."""
 
     name = "poller"
-    mapping = "ProcessPaymentMapping"
+    mapping = "ProcessPaymentMapping-0"  # the status name of its first poller process
 
     def begin(self) -> None:
         faults.inject(f"{faults.CRASH_AFTER_COMMIT}:{STOCK_PERSISTENCE}", self.drop.product)
