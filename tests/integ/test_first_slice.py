@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from goodsdrop import keys
-from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.settings import settings
 from goodsdrop.stock import publish_stock_changed, read_stock, set_stock
-from tests.support.accounts import new_account
 from tests.support.polling import wait_for
+from tests.support.products import new_product
 
 API = f"http://127.0.0.1:{settings.api_port}"
 STREAM = f"http://127.0.0.1:{settings.stream_port}"
@@ -23,13 +23,7 @@ STREAM = f"http://127.0.0.1:{settings.stream_port}"
 @pytest.fixture(scope="module")
 def product_id(stack) -> int:
     """A product of this module's own, on sale, that no other test reserves from."""
-    seller = new_account(seller=True)
-    with mysql_transaction() as cur:
-        cur.execute("INSERT INTO products (seller_id, name, description, price) VALUES (%s, 'Slice', 'Slice', 1000)",
-                    (seller.member_id,))
-        product = cur.lastrowid
-        cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, 120)", (product,))
-    return int(product)
+    return new_product(stock=120, name="Slice")
 
 
 def test_health_reports_every_server_poller_and_container(stack):
@@ -95,6 +89,7 @@ class SseReader(threading.Thread):
         self.raw = ""
         self.opened = threading.Event()
         self.status = 0
+        self.error: Exception | None = None
 
     def run(self) -> None:
         try:
@@ -111,7 +106,8 @@ class SseReader(threading.Thread):
                     elif not line.startswith(":") and ":" in line:
                         field, _, value = line.partition(":")
                         block[field] = value.strip()
-        except httpx.HTTPError:
+        except httpx.HTTPError as err:
+            self.error = err
             self.opened.set()
 
 
