@@ -1,5 +1,7 @@
 -- wrk script of the flash-drop benchmark: every request is POST /orders for one drop by a different
 -- buyer, with its own access token and its own Idempotency-Key, like a crowd clicking "buy" once each.
+-- Exactly QUOTA requests per thread: each connection sends its next request when the answer arrives
+-- (closed loop), until the thread has sent its quota.
 -- Usage: wrk -t T -c C ... -s bench/wrk_orders.lua URL -- TOKENS T QUOTA PRODUCT TAG PROGRESS_PREFIX [PATH]
 --   TOKENS   a file with one access token per line; thread t (of T) uses lines t, t+T, t+2T, ...
 --   QUOTA    responses this thread waits for before it stops (its connections x requests each)
@@ -29,7 +31,7 @@ function init(args)
     i = i + 1
   end
   body = '{"items":[{"productId":"' .. product .. '","quantity":1}],"paymentToken":"tok_ok"}'
-  sent, received, counts = 0, 0, {}
+  scheduled, sent, received, counts = 0, 0, 0, {}
 end
 
 local function progress()
@@ -38,6 +40,16 @@ local function progress()
     f:write(received)
     f:close()
   end
+end
+
+-- Called before every request: once this thread has scheduled its quota, its connections park (an
+-- hour's delay) instead of sending more, so exactly QUOTA requests leave this thread.
+function delay()
+  if scheduled >= quota then
+    return 3600000
+  end
+  scheduled = scheduled + 1
+  return 0
 end
 
 function request()
