@@ -460,8 +460,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {run['label']} | {run['requests']:,} | **{run['throughput']:,.0f}** | {_ms(lat.get('mean'))} | "
             f"{_ms(lat['p50'])} | {_ms(lat.get('p90'))} | {_ms(lat['p99'])} | {_ms(lat['max'])} | "
-            f"{_codes(run['codes'] | _socket_errors(run))} | {st['sold']} / {st['stock']} | {st['oversold']} | {saga_cell} | {cpu_cell} | "
-            f"{gen} |")
+            f"{_codes(run['codes'] | _socket_errors(run))} | {st['sold']} / {st['stock']} | {st['oversold']} | "
+            f"{saga_cell} | {cpu_cell} | {gen} |")
     seed_rows = [run for run in report["runs"] if run["name"] in SEED]
     if seed_rows:
         lines += ["", "Against the seed's JMeter figures (500 threads x 10 loops):", "",
