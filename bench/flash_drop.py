@@ -261,6 +261,7 @@ def warm_up(seller: int, buyers: list[int], workdir: Path, strategy: str, connec
 def run_drop(strategy: str, args: argparse.Namespace, seller: int, buyers: list[int], workdir: Path) -> dict[str, Any]:
     """One measured drop through the HTTP path with `strategy`; every figure of its table row."""
     use_strategy(strategy, args.api_workers)
+    warm_up(seller, buyers, workdir, strategy, min(args.clients, 20 if args.quick else 50), 10 if args.quick else 30)
     stamp = datetime.now(UTC).strftime("%H%M%S")
     drop = drop_fixtures.new_drop(seller, f"[bench] flash drop {strategy} {stamp}", args.stock,
                                   opens_in=timedelta(seconds=args.lead), per_member_limit=args.limit)
@@ -276,20 +277,20 @@ def run_drop(strategy: str, args: argparse.Namespace, seller: int, buyers: list[
         # ... and one who clicks too early is refused.
         early = _post_order(client, spare.read_text().strip(), drop.product_id)
     early_code = early.json().get("error", {}).get("code") if early.status_code == 409 else str(early.status_code)
-    # While the drop has not opened yet: warm the runtime up (if it takes longer, the drop just opens unseen).
-    warm_up(seller, buyers, workdir, strategy, min(args.clients, 20 if args.quick else 50), 10 if args.quick else 30)
     cpu = StackCpu.find()
-    wait = drop.opens_at.timestamp() - time.time()
+    # Every client connects now and sends its first request when the drop opens (+50 ms: the server's clock).
+    start_at = time.monotonic() + (drop.opens_at.timestamp() - time.time()) + 0.05
     say(f"Drop {drop.product_id} ({LABELS[strategy]}): {args.stock} units, limit {args.limit}/member, "
-        f"status {page.get('status')!r}, early click -> {early_code}; opens in {max(wait, 0):.1f} s")
-    if wait > 0:
-        time.sleep(wait + 0.05)
-    before = cpu.snapshot()
+        f"status {page.get('status')!r}, early click -> {early_code}; {args.clients} clients connect and click "
+        f"when it opens in {max(start_at - time.monotonic(), 0):.1f} s")
     load_before = loadavg()[0]
+    snapshots: list[dict[str, float]] = []
     fired = loadgen.fire_orders(api(), tokens, drop.product_id, f"d{uuid.uuid4().hex[:8]}",
-                                connections=args.clients, per_connection=args.requests, threads=args.threads,
-                                label=f"{strategy}: {args.clients} clients x {args.requests}")
-    used = delta(before, cpu.snapshot())
+                                connections=args.clients, per_connection=args.requests, start_at=start_at,
+                                label=f"{strategy}: {args.clients} clients x {args.requests}",
+                                on_start=lambda: snapshots.append(cpu.snapshot()),
+                                on_end=lambda: snapshots.append(cpu.snapshot()))
+    used = delta(snapshots[0], snapshots[-1]) if len(snapshots) == 2 else {}
     load_after = loadavg()[0]
     accepted = fired.counts.get("202", 0)
     saga = wait_saga(drop.product_id, accepted, args.saga_wait, f"{strategy}: saga to CONFIRMED")
@@ -437,7 +438,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# Flash-drop benchmark ({'quick' if p['quick'] else 'full'} run, {report['finished_at']})", "",
              f"{p['clients']} concurrent clients x {p['requests']} requests = {p['clients'] * p['requests']:,} "
              f"first-come orders per strategy, each by a different verified buyer; drop of {p['stock']} units, "
-             f"limit {p['limit']} per member; load generator: wrk ({p['threads']} threads, Lua script). "
+             f"limit {p['limit']} per member. Load generator: wrk with one thread and one keep-alive connection "
+             f"per client (like JMeter's threads), all connected before the opening and sending their first "
+             f"request at the opening instant, per-request latencies timed in its Lua script. "
              f"Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, {m['os']}; Python {m['python']}, "
              f"Redis {m['redis']}, MariaDB {m['mariadb']}, Kafka {m['kafka']}, uvicorn {m['uvicorn']} "
              f"({m['api_workers']} API workers), {m['wrk']}, redis-benchmark {m['redis-benchmark']}. "
@@ -533,8 +536,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=2, help="perMemberLimit of the drop (default 2)")
     parser.add_argument("--strategy", default="all",
                         help="comma-separated stock strategies: lua, mysql_lock, redis_lock or all (default)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--lead", type=float, default=4.0, help="seconds between creating a drop and its opening")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads of the catalogue read (default 2)")
+    parser.add_argument("--lead", type=float, default=3.0, help="seconds between creating a drop and its opening "
+                                                                "(the clients connect meanwhile)")
     parser.add_argument("--api-workers", help="run the drops with this many API worker processes (the runtime's "
                                               "concurrency, like Lambda environments; default: as the runtime runs)")
     parser.add_argument("--saga-wait", type=float, default=120.0, help="max seconds to wait for the saga to settle")

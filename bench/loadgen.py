@@ -1,7 +1,7 @@
 """The load generator: wrk, driven with a Lua script, plus a progress bar.
 
-Why wrk: it is a small C program on an epoll loop (Debian package `wrk`) that keeps hundreds of
-keep-alive connections busy from 2 threads at a few percent of a core, so on a 2-core machine the
+Why wrk: it is a small C program on epoll loops (Debian package `wrk`) that keeps hundreds of
+keep-alive connections busy at a few percent of a core, so on a 2-core machine the
 generator does not eat the CPU the system under test needs (an asyncio/httpx client spends tens of
 microseconds of Python per request, about as much as the server's own work). Its LuaJIT hooks give
 every request its own buyer token and Idempotency-Key and count the answers by status and error
@@ -9,14 +9,15 @@ code. Its latency histogram is per request (closed loop: each connection sends i
 the answer arrives, like the seed's JMeter threads). The generator's own CPU is measured (rusage of
 the wrk process) and reported next to every figure.
 
-A run sends exactly C x R requests: C connections, R requests each (each wrk thread stops after its
-share of answers; the driver then interrupts wrk's fixed-length sleep). Throughput is answers / the
-time from starting wrk (connects included) until the last answer.
+A drop sends exactly C x R requests: C clients (one wrk thread and one keep-alive connection each),
+R requests each, one after the other, like the seed's JMeter threads; all connect first and send
+their first request at the same instant (the drop's opening). Latencies are per request, timed in
+the script (wrk's own histogram is "corrected" for coordinated omission, see wrk_orders.lua).
+Throughput is answers / the time from the first request sent to the last answer received.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -27,9 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.procs import cpu_seconds
 
 SCRIPT = Path(__file__).with_name("wrk_orders.lua")
 
@@ -96,41 +100,55 @@ def _children_cpu() -> float:
 
 
 def fire_orders(url: str, tokens_file: Path, product_id: int, tag: str, *, connections: int, per_connection: int,
-                threads: int = 2, label: str = "fire", timeout_s: float = 300.0) -> LoadResult:
-    """POST /orders, `connections` x `per_connection` times, each request by its own buyer (token line)."""
+                start_at: float | None = None, label: str = "fire", timeout_s: float = 300.0,
+                on_start: Callable[[], object] | None = None, on_end: Callable[[], object] | None = None) -> LoadResult:
+    """POST /orders from `connections` clients, `per_connection` requests each, each by its own buyer (token line).
+
+    One wrk thread per client (one keep-alive connection each, like JMeter's threads). With `start_at`
+    (a time.monotonic() value) every client connects first and sends its first request then.
+    `on_start` / `on_end` run when the first request goes out and when the last answer is in.
+    """
     wrk = require_wrk()
-    threads = max(1, min(threads, connections))
-    connections -= connections % threads  # wrk gives every thread connections / threads
-    quota = connections // threads * per_connection
-    total = quota * threads
+    total = connections * per_connection
     with tempfile.TemporaryDirectory(prefix="flashdrop-") as tmp:
-        prefix = f"{tmp}/progress-"
-        cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{int(timeout_s)}s", "--timeout", "60s",
-               "-s", str(SCRIPT), url, "--", str(tokens_file), str(threads), str(quota), str(product_id), tag, prefix]
+        progress = Path(tmp) / "progress"
+        progress.touch()
+        cmd = [wrk, f"-t{connections}", f"-c{connections}", f"-d{int(timeout_s)}s", "--timeout", "30s",
+               "-s", str(SCRIPT), url, "--", str(per_connection), str(product_id), tag, str(progress)]
+        env = {**os.environ, "FLASHDROP_TOKENS": str(tokens_file), "FLASHDROP_PER_CLIENT": str(per_connection)}
+        if start_at is not None:
+            env["FLASHDROP_START_US"] = str(int(start_at * 1_000_000))
         bar = Progress(label, total)
-        cpu_before = _children_cpu()
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         finished = None
+        cpu_at_start: float | None = None  # the generator's CPU from the first request on
+        cpu_at_end = 0.0
         while proc.poll() is None:
-            done = 0
-            for t in range(threads):
-                with contextlib.suppress(OSError, ValueError):  # not written yet, or half-written
-                    done += int(Path(f"{prefix}{t}").read_text() or 0)
+            if cpu_at_start is None and time.monotonic() >= (start_at or started):
+                cpu_at_start = cpu_seconds(proc.pid)
+                if on_start is not None:
+                    on_start()
+            done = progress.stat().st_size  # one byte per answer
             bar.update(done)
             if done >= total:
                 finished = time.monotonic()
+                cpu_at_end = cpu_seconds(proc.pid)
+                if on_end is not None:
+                    on_end()
                 proc.send_signal(signal.SIGINT)  # wrk sleeps for -d; SIGINT ends it now and prints its report
                 break
             if time.monotonic() - started > timeout_s + 10:
                 proc.kill()
                 break
             time.sleep(0.005)
-        out, err = proc.communicate(timeout=30)
-        seconds = (finished or time.monotonic()) - started
-        generator_cpu = _children_cpu() - cpu_before
-        bar.finish(f"{total / seconds:,.0f} req/s" if finished else "(incomplete)")
-    return _parse(out, err, seconds, generator_cpu)
+        out, err = proc.communicate(timeout=60)
+        wall = (finished or time.monotonic()) - max(started, start_at or started)
+    result = _parse(out, err, max(cpu_at_end - (cpu_at_start or 0.0), 0.0))
+    result.raw["wall_s"] = round(wall, 3)
+    result.raw["lead_s"] = round(start_at - started, 2) if start_at is not None else None  # time to connect first
+    bar.finish(f"{result.throughput:,.0f} req/s" if finished else "(incomplete)")
+    return result
 
 
 def fire_get(url: str, *, connections: int, seconds: float, threads: int = 2, label: str = "GET") -> LoadResult:
@@ -181,14 +199,15 @@ def _duration(text: str) -> float:
     return value * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def _parse(out: str, err: str, seconds: float, generator_cpu: float) -> LoadResult:
+def _parse(out: str, err: str, generator_cpu: float) -> LoadResult:
     match = re.search(r"^WRK_RESULT (\{.*\})$", out, re.M)
     if not match:
         raise RuntimeError(f"wrk gave no result:\n{out[-2000:]}\n{err[-2000:]}")
     raw = json.loads(match.group(1))
     lat = {k: round(v / 1000, 2) for k, v in raw["latency_us"].items()}
     counts = dict(sorted(raw["counts"].items(), key=lambda kv: -kv[1]))
-    return LoadResult(requests=sum(counts.values()), seconds=seconds, latency_ms=lat, counts=counts,
+    # The throughput window: from the first request sent to the last answer received.
+    return LoadResult(requests=sum(counts.values()), seconds=raw["window_us"] / 1e6, latency_ms=lat, counts=counts,
                       socket_errors={k: v for k, v in raw["errors"].items() if k != "status"},
                       generator_cpu_s=generator_cpu, raw=raw)
 

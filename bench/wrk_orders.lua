@@ -1,77 +1,116 @@
--- wrk script of the flash-drop benchmark: every request is POST /orders for one drop by a different
--- buyer, with its own access token and its own Idempotency-Key, like a crowd clicking "buy" once each.
--- Exactly QUOTA requests per thread: each connection sends its next request when the answer arrives
--- (closed loop), until the thread has sent its quota.
--- Usage: wrk -t T -c C ... -s bench/wrk_orders.lua URL -- TOKENS T QUOTA PRODUCT TAG PROGRESS_PREFIX [PATH]
---   TOKENS   a file with one access token per line; thread t (of T) uses lines t, t+T, t+2T, ...
---   QUOTA    responses this thread waits for before it stops (its connections x requests each)
---   PRODUCT  the drop's product id          TAG  makes the Idempotency-Keys unique to this run
---   PROGRESS_PREFIX  each thread writes its response count to PROGRESS_PREFIX<t> now and then
---   PATH     the request path (default /orders)
--- done() prints one line "WRK_RESULT {json}": latency percentiles (us), counts by status and error
--- code (from the JSON error body), socket errors, duration.
+-- wrk script of the flash-drop benchmark: C clients (one wrk thread each, one keep-alive connection
+-- each, like the seed's JMeter threads) send R requests each, one after the other. Every request is
+-- POST /orders for the drop by a different buyer, with its own access token and Idempotency-Key.
+--
+-- Usage: FLASHDROP_TOKENS=<file> FLASHDROP_PER_CLIENT=R [FLASHDROP_START_US=<CLOCK_MONOTONIC us>] \
+--        wrk -t C -c C -d <max> -s bench/wrk_orders.lua URL -- R PRODUCT TAG PROGRESS [PATH]
+--   FLASHDROP_TOKENS  one access token per line; client t (0-based) uses lines t*R+1 .. t*R+R
+--   FLASHDROP_START_US  when the clients send their first request (all connected by then)
+--   R         requests per client      PRODUCT  the drop's product id
+--   TAG       makes the Idempotency-Keys unique to this run
+--   PROGRESS  a file each client appends one byte to per answer (the driver's progress bar)
+--   PATH      the request path (default /orders)
+--
+-- Latencies are timed here (LuaJIT FFI, CLOCK_MONOTONIC) from handing a request to wrk until its
+-- answer is parsed: one connection per thread means answers pair with requests. wrk's own
+-- histogram is not used because wrk "corrects" it for coordinated omission (synthetic samples for
+-- a fixed-rate schedule this closed-loop run never had), which would not be per-request figures.
+-- done() prints one line "WRK_RESULT {json}": per-request latency percentiles (us), throughput
+-- window, answers by status and error code (from the JSON error body), socket errors.
 
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } flashdrop_timespec;
+  int clock_gettime(int clock_id, flashdrop_timespec *tp);
+]]
+local clock = ffi.new("flashdrop_timespec")
+
+local function now_us()
+  ffi.C.clock_gettime(1, clock) -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) * 1000000 + tonumber(clock.tv_nsec) / 1000
+end
+
+-- main state (runs setup for each thread before it starts): hand every client its own R tokens
 local threads = {}
+local all_tokens = nil
 
 function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
+  local per_client = tonumber(os.getenv("FLASHDROP_PER_CLIENT"))
+  if all_tokens == nil then
+    all_tokens = {}
+    for line in io.lines(os.getenv("FLASHDROP_TOKENS")) do
+      all_tokens[#all_tokens + 1] = line
+    end
+  end
+  local tid = #threads
+  local mine = {}
+  for i = 1, per_client do
+    mine[i] = all_tokens[(tid * per_client + i - 1) % #all_tokens + 1]
+  end
+  thread:set("tid", tid)
+  thread:set("tokens", mine)
+  threads[#threads + 1] = thread
 end
 
 function init(args)
-  local tokens_file, stride = args[1], tonumber(args[2])
-  quota, product, tag, progress_prefix = tonumber(args[3]), args[4], args[5], args[6]
-  path = args[7] or "/orders"
-  tokens = {}
-  local i = 0
-  for line in io.lines(tokens_file) do
-    if i % stride == tid then
-      tokens[#tokens + 1] = line
-    end
-    i = i + 1
-  end
+  quota, product, tag, progress_path = tonumber(args[1]), args[2], args[3], args[4]
+  path = args[5] or "/orders"
+  start_us = tonumber(os.getenv("FLASHDROP_START_US") or "0")
   body = '{"items":[{"productId":"' .. product .. '","quantity":1}],"paymentToken":"tok_ok"}'
-  scheduled, sent, received, counts = 0, 0, 0, {}
+  sent, received, counts, latencies = 0, 0, {}, {}
+  first_sent, last_answer, sent_at, armed = 0, 0, 0, false
+  progress = io.open(progress_path, "a")
 end
 
-local function progress()
-  local f = io.open(progress_prefix .. tid, "w")
-  if f then
-    f:write(received)
-    f:close()
-  end
-end
-
--- Called before every request: once this thread has scheduled its quota, its connections park (an
--- hour's delay) instead of sending more, so exactly QUOTA requests leave this thread.
+-- Called before every request: the first waits for the common start (the drop's opening, on the
+-- monotonic clock), so every client is connected and clicks at once; after R a client parks.
 function delay()
-  if scheduled >= quota then
+  if sent >= quota then
     return 3600000
   end
-  scheduled = scheduled + 1
+  armed = true -- the request() that follows this delay is a real one
+  if sent == 0 and start_us > 0 then
+    local wait_ms = (start_us - now_us()) / 1000
+    if wait_ms > 0 then
+      return math.floor(wait_ms)
+    end
+  end
   return 0
 end
 
 function request()
+  if not armed then
+    -- wrk calls request() once on the first thread to check its format before any connection
+    -- exists; that one is never sent, so it must not count (every real request follows delay()).
+    return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+  end
+  armed = false
   sent = sent + 1
-  local token = tokens[(sent - 1) % #tokens + 1]
+  sent_at = now_us()
+  if sent == 1 then
+    first_sent = sent_at
+  end
   return wrk.format("POST", path, {
-    ["Authorization"] = "Bearer " .. token,
+    ["Authorization"] = "Bearer " .. tokens[(sent - 1) % #tokens + 1],
     ["Content-Type"] = "application/json",
     ["Idempotency-Key"] = tag .. "-" .. tid .. "-" .. sent,
   }, body)
 end
 
 function response(status, headers, resp_body)
+  local answered = now_us()
   received = received + 1
+  latencies[received] = answered - sent_at
+  last_answer = answered
   local key = tostring(status)
   if status >= 300 then
     local code = resp_body and resp_body:match('"code"%s*:%s*"([A-Z_]+)"')
     key = key .. " " .. (code or "-")
   end
   counts[key] = (counts[key] or 0) + 1
-  if received % 50 == 0 or received >= quota then
-    progress()
+  if progress then
+    progress:write("x")
+    progress:flush()
   end
   if received >= quota then
     wrk.thread:stop()
@@ -79,12 +118,32 @@ function response(status, headers, resp_body)
 end
 
 function done(summary, latency, requests)
-  local merged = {}
+  local merged, all, first, last = {}, {}, nil, 0
   for _, thread in ipairs(threads) do
-    local c = thread:get("counts") or {}
-    for k, v in pairs(c) do
+    for k, v in pairs(thread:get("counts") or {}) do
       merged[k] = (merged[k] or 0) + v
     end
+    for _, v in ipairs(thread:get("latencies") or {}) do
+      all[#all + 1] = v
+    end
+    local f, l = thread:get("first_sent"), thread:get("last_answer")
+    if f and f > 0 and (first == nil or f < first) then
+      first = f
+    end
+    if l and l > last then
+      last = l
+    end
+  end
+  table.sort(all)
+  local n, sum = #all, 0
+  for _, v in ipairs(all) do
+    sum = sum + v
+  end
+  local function pct(p)
+    if n == 0 then
+      return 0
+    end
+    return all[math.min(n, math.max(1, math.ceil(p / 100 * n)))]
   end
   local parts = {}
   for k, v in pairs(merged) do
@@ -92,12 +151,12 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    'WRK_RESULT {"duration_us": %d, "requests": %d, "bytes": %d, ' ..
+    'WRK_RESULT {"answers": %d, "window_us": %.0f, "wrk_duration_us": %d, ' ..
     '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
-    '"latency_us": {"min": %d, "mean": %.1f, "p50": %d, "p90": %d, "p99": %d, "max": %d}, ' ..
+    '"latency_us": {"min": %.0f, "mean": %.1f, "p50": %.0f, "p90": %.0f, "p99": %.0f, "max": %.0f}, ' ..
     '"counts": {%s}}\n',
-    summary.duration, summary.requests, summary.bytes,
+    n, (first and last - first or 0), summary.duration,
     e.connect, e.read, e.write, e.status, e.timeout,
-    latency.min, latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    n > 0 and all[1] or 0, n > 0 and sum / n or 0, pct(50), pct(90), pct(99), n > 0 and all[n] or 0,
     table.concat(parts, ", ")))
 end

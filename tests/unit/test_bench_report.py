@@ -56,11 +56,11 @@ def test_targets_are_judged_on_the_same_run():
 
 
 def test_wrk_result_line_is_parsed():
-    out = ('Running...\nWRK_RESULT {"duration_us": 2000000, "requests": 5000, "bytes": 1, '
+    out = ('Running...\nWRK_RESULT {"answers": 5000, "window_us": 2000000, "wrk_duration_us": 4100000, '
            '"errors": {"connect": 0, "read": 1, "write": 0, "status": 4900, "timeout": 0}, '
            '"latency_us": {"min": 100, "mean": 9000.5, "p50": 8000, "p90": 15000, "p99": 40000, "max": 90000}, '
            '"counts": {"202": 100, "409 OUT_OF_STOCK": 4900}}\n')
-    result = loadgen._parse(out, "", 2.0, 0.1)
+    result = loadgen._parse(out, "", 0.1)  # throughput over the window from first request to last answer
     assert result.requests == 5000 and result.throughput == 2500
     assert result.latency_ms["p99"] == 40.0 and result.socket_errors["read"] == 1
     assert list(result.counts) == ["409 OUT_OF_STOCK", "202"]  # most frequent first
