@@ -233,7 +233,8 @@ def audit_stock(product_id: int, stock: int, accepted: int) -> dict[str, Any]:
                     "JOIN orders o ON o.id = op.order_id WHERE op.product_id = %s AND o.status = 'CONFIRMED'",
                     (product_id,))
         sold = int(cur.fetchone()["units"])
-    oversold = max(0, accepted - stock, sold - stock, stock - left - stock, reserved + sold - stock, -available)
+    # (MySQL's count is unsigned and only ever decremented with a "count >= units" guard: it cannot go below 0.)
+    oversold = max(0, accepted - stock, sold - stock, reserved + sold - stock, -available)
     consistent = (stock - left == sold) and (available + reserved + sold == stock) and holds == reserved
     return {"stock": stock, "accepted": accepted, "sold": sold, "held": reserved, "available": available,
             "mysql_left": left, "oversold": oversold, "consistent": consistent}
