@@ -543,9 +543,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-workers", help="run the drops with this many API worker processes (the runtime's "
                                               "concurrency, like Lambda environments; default: as the runtime runs)")
     parser.add_argument("--saga-wait", type=float, default=120.0, help="max seconds to wait for the saga to settle")
-    parser.add_argument("--core-calls", type=int, help="calls of the core and redis-benchmark (default 100,000)")
-    parser.add_argument("--core-connections", type=int, default=8)
-    parser.add_argument("--core-pipeline", type=int, default=64)
+    parser.add_argument("--core-calls", type=int,
+                        help="calls of the core and redis-benchmark (default 100,000; quick 20,000)")
+    parser.add_argument("--core-connections", type=int, default=8, help="Redis connections of both (default 8)")
+    parser.add_argument("--core-pipeline", type=int, default=64, help="calls in flight per connection (default 64)")
     parser.add_argument("--core-rounds", type=int, default=3, help="rounds of the core and of redis-benchmark; "
                                                                    "the best of each is reported (default 3)")
     parser.add_argument("--read-connections", type=int, default=100, help="connections of the catalogue read")
