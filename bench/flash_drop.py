@@ -116,8 +116,9 @@ def ensure_stack() -> None:
 
     if stack.is_healthy():
         return
-    say("The stack is not running: starting it (make up)...")
-    stack.ensure_up()
+    say("The stack is not running: starting it (make up; it stays up afterwards, `make down` stops it) ...")
+    with contextlib.redirect_stdout(sys.stderr):  # its table is progress, not results
+        stack.ensure_up()
 
 
 def runtime_env(name: str) -> str | None:
