@@ -58,7 +58,8 @@ class Subscriber(asyncio.Protocol):
 _STOCK = re.compile(rb'"stock": (-?\d+)')
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def main_async(args: argparse.Namespace) -> dict[str, float]:
+    """Run the fan-out, print its table and return its figures (bench.flash_drop reports them too)."""
     product_id = args.product
     start_stock = read_stock(product_id).stock
     base_rss = container_rss_kib(settings.stream_port)
@@ -106,6 +107,10 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"| {args.subscribers} | {len(latencies)} | {missed} | {pct(50):.1f} | {pct(90):.1f} | {pct(99):.1f} "
           f"| {latencies[-1]:.1f} | {per_sub:.1f} KiB | {connect_seconds:.2f} s |")
     print(f"\n(container RSS {base_rss / 1024:.1f} MiB before, {idle_rss / 1024:.1f} MiB with the subscribers)")
+    return {"subscribers": args.subscribers, "changes": args.changes, "deliveries": len(latencies), "missed": missed,
+            "p50_ms": round(pct(50), 1), "p90_ms": round(pct(90), 1), "p99_ms": round(pct(99), 1),
+            "max_ms": round(latencies[-1], 1), "rss_kib_per_subscriber": round(per_sub, 1),
+            "connect_all_s": round(connect_seconds, 2)}
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""CPU accounting from /proc: how much CPU each part of the stack (and the load generator) spent.
+
+On a shared 2-core machine wall-clock figures are noisy; CPU seconds per request are not, so the
+benchmark reports both. `StackCpu` groups the stack's processes (the API workers, the saga's Kafka
+pollers, Redis, MariaDB, Kafka) and `snapshot()`/`delta()` measure one phase.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[bytes] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return raw.rsplit(b")", 1)[-1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 when it is gone)."""
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def children_map() -> dict[int, list[int]]:
+    """parent pid → child pids, for every process."""
+    kids: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(entry.name))
+        if fields is not None:
+            kids.setdefault(int(fields[1]), []).append(int(entry.name))
+    return kids
+
+
+def descendants(pid: int, kids: dict[int, list[int]] | None = None) -> list[int]:
+    """pid and every process below it."""
+    kids = children_map() if kids is None else kids
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(kids.get(current, []))
+    return found
+
+
+@dataclass
+class StackCpu:
+    """The stack's processes, grouped by role (found once; re-found after a runtime restart)."""
+
+    groups: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def find(cls) -> StackCpu:
+        from goodsdrop_local import stack
+
+        groups: dict[str, list[int]] = {"api": [], "saga": [], "sse": []}
+        kids = children_map()
+        runtime = stack.RUNTIME.running_pid()
+        if runtime is not None:
+            for child in kids.get(runtime, []):
+                line = cmdline(child)
+                role = "api" if "uvicorn" in line else "saga" if "kafka_poller" in line else "sse"
+                groups[role] += descendants(child, kids)
+        for server in stack.SERVERS:
+            pid = server.running_pid()
+            if pid is not None and server.name != "moto":
+                groups[server.name] = descendants(pid, kids)
+        return cls(groups)
+
+    def snapshot(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.groups.items()}
+
+
+def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds spent per group between two snapshots."""
+    return {name: round(after[name] - before.get(name, 0.0), 3) for name in after}
