@@ -141,3 +141,20 @@ def test_revoked_token_session_or_member_is_denied(authorizer, deny_list):
     assert decide(authorizer, f"Bearer {other_session}")[0] == "Deny"
     someone_else, _ = tokens.issue_access_token(43, "member", True, "sess-a")
     assert decide(authorizer, f"Bearer {someone_else}")[0] == "Allow"
+
+
+def test_a_token_checked_before_still_expires_and_can_be_revoked(authorizer, deny_list, monkeypatch):
+    # The signature check is cached per container; expiry and revocation must not be.
+    token, claims = tokens.issue_access_token(42, "member", True, "sess-c")
+    assert decide(authorizer, f"Bearer {token}")[0] == "Allow"
+    assert token in tokens._verified
+    later = claims.expires_at + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    effect, context = decide(authorizer, f"Bearer {token}")
+    assert (effect, context["errorCode"]) == ("Deny", "TOKEN_EXPIRED")
+    monkeypatch.undo()
+    monkeypatch.setattr(tokens, "signing_key", lambda: KEY)
+    monkeypatch.setattr(tokens, "redis_client", lambda: deny_list)
+    tokens.revoke_access_token(claims)
+    assert decide(authorizer, f"Bearer {token}") == ("Deny", {"errorCode": "UNAUTHORIZED",
+                                                               "errorMessage": "the access token was revoked"})
