@@ -13,7 +13,7 @@ bucket is one slot on Redis Cluster.
 
 The bucket's clock is the caller's (`now` in milliseconds), not Redis' TIME. TIME would give each
 key one clock (the master that holds it) and be immune to skew between Lambda hosts; but those
-keep NTP time (Amazon Time Sync, well under a millisecond apart, against a refill of one token
+keep NTP time (Amazon Time Sync, within milliseconds of each other, against a refill of one token
 per 100-200 ms), the script tolerates a caller slightly behind (no refill, no debt), and a `now`
 argument keeps the script a pure function of its inputs, so tests drive time without sleeping.
 The waiting room (goodsdrop.admission) uses the same clock for the same reasons.
