@@ -284,3 +284,15 @@ def test_over_http_a_retry_of_a_placed_order_gets_its_answer_after_the_room_open
     assert error_code(place(client, buyer, [(product, 1)])) == "QUEUE_REQUIRED"  # a new order queues
     admission.close_waiting_room(product)
     assert place(client, buyer, [(product, 1)]).status_code == 202
+
+
+def test_admission_survives_redis_losing_its_scripts(seller):
+    """After a restart or failover Redis has no scripts: the pipelined gate loads them and runs again."""
+    product = make_product(seller, 10)
+    policy = AdmissionPolicy(TokenBucket(1, 1), TokenBucket(1, 1), ROOM)
+    member, ip, t = str(new_account().member_id), a_test_ip(), now_ms()
+    redis_client().script_flush()
+    admit_order(member, ip, [product], policy=policy, at_ms=t)
+    with pytest.raises(RateLimited):  # each call ran exactly once: the one token is spent
+        admit_order(member, ip, [product], policy=policy, at_ms=t)
+    assert redis_client().hget(keys.queue_arrivals(product), "count") == "2"
