@@ -141,7 +141,7 @@ class Drop:
         return [self.attempts[:first], self.attempts[first:half], self.attempts[half:]]
 
     def buy(self, client: httpx.Client, attempt: Attempt) -> Outcome:
-        """One buyer's order, retried like a well-behaved client (same key) while it gets 503 or no answer."""
+        """One buyer's order, retried like a well-behaved client (same key) while it gets 503, 429 or no answer."""
         body = {"items": [{"productId": str(attempt.product), "quantity": 1}], "paymentToken": attempt.token}
         deadline = time.monotonic() + CLIENT_PATIENCE_SECONDS
         unavailable = 0
@@ -156,12 +156,15 @@ class Drop:
                     else {}
                 code = (doc.get("error") or {}).get("code", "ACCEPTED" if response.status_code == 202 else "")
                 outcome = Outcome(response.status_code, code, doc.get("orderId", ""))
-                if response.status_code != 503:
+                if response.status_code not in (503, 429):
                     break
-                unavailable += 1
+                unavailable += response.status_code == 503
             if time.monotonic() > deadline:
                 break
-            time.sleep(1.0 if outcome.status == 503 else 0.5)
+            # A rate-limited buyer (the per-IP order bucket: every buyer here is on this machine)
+            # waits what Retry-After says, like a browser would.
+            time.sleep(float(response.headers.get("Retry-After", 1)) if outcome.status == 429
+                       else 1.0 if outcome.status == 503 else 0.5)
         outcome.unavailable, outcome.token = unavailable, attempt.token
         with self._lock:
             self.outcomes.append(outcome)

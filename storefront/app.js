@@ -36,6 +36,7 @@ const MESSAGES = {
   NOT_ON_SALE: "This drop has not opened yet.", EMAIL_NOT_VERIFIED: "Please verify your email address before buying.",
   UNAUTHORIZED: "Please log in.", TOKEN_EXPIRED: "Your session expired; please log in again.",
   RATE_LIMITED: "Too many attempts; please wait a moment.", VALIDATION_ERROR: "Please check what you entered.",
+  QUEUE_REQUIRED: "This drop is busy: joining the line…",
 };
 
 async function api(method, path, body, { auth = true, headers = {} } = {}) {
@@ -133,11 +134,35 @@ async function placeOrder(order) {
   if (!session.access) return requireLogin();
   const button = document.getElementById("buy") || document.getElementById("checkout");
   if (button) button.disabled = true;
-  try {
-    const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-    const placed = await api("POST", "/orders", { ...order, paymentToken: "tok_ok" }, { headers: { "Idempotency-Key": key } });
-    go(`#/order/${placed.orderId}`);
-  } catch (err) { showMessage(err.message); if (button) button.disabled = false; }
+  // One key for this purchase, kept through the waiting room: a retry can never buy twice.
+  const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+  const send = async () => {
+    try {
+      const placed = await api("POST", "/orders", { ...order, paymentToken: "tok_ok" }, { headers: { "Idempotency-Key": key } });
+      go(`#/order/${placed.orderId}`);
+    } catch (err) {
+      if (err.code === "QUEUE_REQUIRED") return waitInLine(err.details.queue, send, button);
+      showMessage(err.message); if (button) button.disabled = false;
+    }
+  };
+  await send();
+}
+
+// The drop's waiting room is open: take a ticket, show the place in line, order once admitted.
+async function waitInLine(queue, send, button) {
+  const fail = (err) => { showMessage(err.message); if (button) button.disabled = false; };
+  const show = (s) => showMessage(s.admitted ? "It is your turn: placing your order…"
+    : `You are number ${s.position} in line${s.estimatedWaitSeconds ? ` (about ${s.estimatedWaitSeconds} s)` : ""}.`, true);
+  let standing;
+  try { standing = await api("POST", queue); } catch (err) { return fail(err); }
+  show(standing);
+  if (standing.admitted) return send();
+  const timer = setInterval(async () => {
+    try { standing = await api("GET", `${queue}/${encodeURIComponent(standing.ticket)}`); } catch (err) { clearInterval(timer); return fail(err); }
+    show(standing);
+    if (standing.admitted) { clearInterval(timer); await send(); }
+  }, 2000);
+  timers.push(timer);
 }
 
 async function login() {

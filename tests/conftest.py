@@ -7,6 +7,15 @@ import os
 import pytest
 
 os.environ.setdefault("GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS", "0.05")
+# The stack the tests start runs with these (the tests' own process reads the same settings):
+# every test client connects from 127.0.0.1, one address for the whole suite, so its per-IP
+# order bucket is wide (the per-member bucket keeps the product's defaults); a waiting room
+# admits only its first ticket, so positions seen over HTTP never move while a test runs
+# (tests/integ/test_admission.py drives admission over time through the scripts' clock).
+os.environ.setdefault("GOODSDROP_ORDER_RATE_PER_IP", "1000")
+os.environ.setdefault("GOODSDROP_ORDER_BURST_PER_IP", "10000")
+os.environ.setdefault("GOODSDROP_WAITING_ROOM_INITIAL_BATCH", "1")
+os.environ.setdefault("GOODSDROP_WAITING_ROOM_ADMIT_RATE", "0")
 
 
 @pytest.fixture(scope="session")

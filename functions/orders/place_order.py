@@ -13,7 +13,9 @@ app = make_resolver()
 @app.post("/orders")
 def post(body: PlaceOrder):
     caller = require_verified(app)
-    return json_response(202, place_order(caller, body, app.current_event.headers.get("idempotency-key")))
+    event = app.current_event
+    return json_response(202, place_order(caller, body, event.headers.get("idempotency-key"),
+                                          event.request_context.identity.source_ip))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

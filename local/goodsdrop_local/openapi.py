@@ -185,6 +185,14 @@ class Cart(_Doc):
     expiresInSeconds: int | None  # noqa: N815
 
 
+class QueueStanding(_Doc):
+    productId: str  # noqa: N815
+    ticket: str
+    position: int
+    admitted: bool
+    estimatedWaitSeconds: int | None  # noqa: N815
+
+
 class OpenApiDocument(_Doc):
     openapi: str
     paths: dict[str, Any]
@@ -244,7 +252,7 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("GET", "/products/{id}/stock"): RouteDoc(200, Stock, (400, 404)),
     ("PUT", "/products/{id}/stock"): RouteDoc(200, Stock, (400, 403, 404, 409)),
     ("GET", "/sellers/me/products"): RouteDoc(200, ProductPage, (400, 403), PAGE),
-    ("POST", "/orders"): RouteDoc(202, OrderAccepted, (403, 404, 409), (
+    ("POST", "/orders"): RouteDoc(202, OrderAccepted, (403, 404, 409, 429), (
         Param("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255}, required=True, where="header",
               description="the same key and body answer the same; the same key with another body is 409"),)),
     ("GET", "/orders"): RouteDoc(200, OrderPage, (400,), (
@@ -260,6 +268,8 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("PATCH", "/cart/items/{productId}"): RouteDoc(200, Cart, (404, 409)),
     ("DELETE", "/cart/items/{productId}"): RouteDoc(204, None, (404,)),
     ("DELETE", "/cart"): RouteDoc(204, None),
+    ("POST", "/products/{id}/queue"): RouteDoc(200, QueueStanding, (400, 403, 404)),
+    ("GET", "/products/{id}/queue/{ticket}"): RouteDoc(200, QueueStanding, (400, 403, 404)),
     ("GET", "/openapi.json"): RouteDoc(200, OpenApiDocument),
 }
 
@@ -269,7 +279,8 @@ ERRORS = {
     403: "FORBIDDEN or EMAIL_NOT_VERIFIED: the caller may not do this",
     404: "NOT_FOUND: no such resource (or not the caller's)",
     409: "a conflict with the current state; the code says which (EMAIL_TAKEN, OUT_OF_STOCK, "
-         "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, ...)",
+         "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
+         "join details.queue, ...)",
     410: "VERIFICATION_LINK_EXPIRED",
     413: "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
     415: "UNSUPPORTED_MEDIA_TYPE: send application/json",

@@ -89,6 +89,29 @@ def test_buy_a_drop_in_the_browser(page):
     page.wait_for_function("document.querySelector('#stock')?.textContent === '2'")
 
 
+def test_a_busy_drop_puts_the_buyer_in_line_and_buys_once_admitted(page):
+    from goodsdrop.admission import close_waiting_room, open_waiting_room
+
+    buyer, first_in_line = new_account(), new_account()
+    drop = new_drop(opens_in_seconds=0)
+    open_waiting_room(drop)
+    # Someone joined before: this test stack's room admits only its first ticket, so the buyer waits.
+    assert httpx.post(f"{API}/products/{drop}/queue", headers=first_in_line.headers()).json()["admitted"] is True
+    page.goto(f"{API}/#/login")
+    page.fill("input[name=email]", buyer.email)
+    page.fill("input[name=password]", buyer.password)
+    page.click("button.primary")
+    page.wait_for_selector("#nav-logout:not([hidden])")
+    page.goto(f"{API}/#/product/{drop}")
+    page.wait_for_function("!document.querySelector('#buy').disabled")
+    page.click("#buy")
+    page.wait_for_function("document.querySelector('#message')?.textContent === 'You are number 1 in line.'")
+    page.screenshot(path=str(SHOTS / "4-in-line.png"))
+    close_waiting_room(drop)  # the rush is over: the next poll finds the buyer admitted and buys
+    page.wait_for_url("**/#/order/*", timeout=30_000)
+    page.wait_for_function("document.querySelector('#order-status')?.textContent === 'CONFIRMED'", timeout=30_000)
+
+
 def test_api_errors_are_shown_as_readable_messages(page):
     page.goto(f"{API}/#/login")
     page.fill("input[name=email]", "nobody@example.test")

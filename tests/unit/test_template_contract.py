@@ -29,6 +29,10 @@ EXTRA_ROUTES: set[tuple[str, str]] = {
     ("POST", "/members/verify/resend"),
     # The API's own OpenAPI document (issue 9), which schemathesis tests the API against.
     ("GET", "/openapi.json"),
+    # A drop's waiting room (issue 11, admission control): POST /orders answers 409
+    # QUEUE_REQUIRED while it is open; buyers join here and order once their ticket is admitted.
+    ("POST", "/products/{id}/queue"),
+    ("GET", "/products/{id}/queue/{ticket}"),
 }
 
 # Served by the live-stock container (the ECS service / `make up`'s SSE port), not by the Api.

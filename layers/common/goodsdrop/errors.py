@@ -81,6 +81,12 @@ class Conflict(DropError):
     code, http_status = "CONFLICT", 409
 
 
+class QueueRequired(Conflict):
+    """The product's waiting room is open: join its queue and order once admitted."""
+
+    code = "QUEUE_REQUIRED"
+
+
 class PayloadTooLarge(DropError):
     """The request body is too large."""
 

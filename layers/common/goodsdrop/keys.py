@@ -127,3 +127,39 @@ def test_faults(step: str) -> str:
 def order_idempotency_resume(member_id: int | str, key_digest: str) -> str:
     """Claimed by the one retry that finishes an order whose first attempt died before publishing."""
     return f"{order_idempotency(member_id, key_digest)}:resume"
+
+
+# ---- admission control (token buckets and waiting rooms on POST /orders)
+def order_bucket_by_member(member_id: int | str) -> str:
+    """A member's token bucket for POST /orders (hash: tokens, ms); gone once it would be full."""
+    return f"{PREFIX}:{{m{member_id}}}:order-bucket"
+
+
+def order_bucket_by_ip(source_ip: str) -> str:
+    """A source IP's token bucket for POST /orders (its own slot: IPs have no hash tag)."""
+    return f"{PREFIX}:order-bucket:ip:{source_ip}"
+
+
+def queue_arrivals(product_id: int | str) -> str:
+    """Order attempts on a product in the current second (hash: second, count): the demand."""
+    return f"{PREFIX}:{{p{product_id}}}:queue:arrivals"
+
+
+def queue_room(product_id: int | str) -> str:
+    """A product's open waiting room (hash: opened ms, base ticket); its TTL is the room's life."""
+    return f"{PREFIX}:{{p{product_id}}}:queue:room"
+
+
+def queue_sequence(product_id: int | str) -> str:
+    """The last ticket issued for a product's waiting room (INCR: arrival order)."""
+    return f"{PREFIX}:{{p{product_id}}}:queue:sequence"
+
+
+def queue_tickets(product_id: int | str) -> str:
+    """Hash memberId → ticket of a product's waiting room (one ticket per member)."""
+    return f"{PREFIX}:{{p{product_id}}}:queue:tickets"
+
+
+def queue_pass(product_id: int | str, member_id: int | str) -> str:
+    """A member's admission pass for a product (TTL): POST /orders lets them through the room."""
+    return f"{PREFIX}:{{p{product_id}}}:queue:pass:{member_id}"

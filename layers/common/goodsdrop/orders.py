@@ -30,9 +30,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from goodsdrop import keys, topics
+from goodsdrop.admission import admit_order
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
-from goodsdrop.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.http import Caller, page_body
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
@@ -162,9 +163,29 @@ def _stored_answer(member_id: str, digest: str, fingerprint: str) -> dict[str, A
     return None
 
 
-def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None) -> dict[str, Any]:
-    """Reserve every line atomically and start the saga; the 202 body {orderId, status: PENDING}."""
-    return _place(caller, body, _key_digest(idempotency_key), _fingerprint(body), restarts=1)
+def _product_ids(member_id: str, body: PlaceOrder) -> list[int]:
+    """The products an order attempt is for (unvalidated: admission only needs to know them)."""
+    if body.items is not None:
+        return sorted({int(item.productId) for item in body.items if int(item.productId) <= MAX_ID})
+    return [product_id for product_id, _ in cart_lines(member_id)] if body.fromCart else []
+
+
+def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
+                source_ip: str | None = None) -> dict[str, Any]:
+    """Reserve every line atomically and start the saga; the 202 body {orderId, status: PENDING}.
+
+    Admission control (rate limits, waiting rooms: goodsdrop.admission) comes first; a retry of an
+    order that already has its answer still gets it when a waiting room has opened since.
+    """
+    digest, fingerprint = _key_digest(idempotency_key), _fingerprint(body)
+    try:
+        admit_order(caller.member_id, source_ip, _product_ids(caller.member_id, body))
+    except QueueRequired:
+        stored = _stored_answer(caller.member_id, digest, fingerprint)
+        if stored is not None:
+            return stored
+        raise
+    return _place(caller, body, digest, fingerprint, restarts=1)
 
 
 def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:

@@ -26,6 +26,10 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, str(default)))
 
 
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, str(default)))
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration of GoodsDrop, resolved from the environment."""
@@ -55,6 +59,18 @@ class Settings:
     jwt_parameter_name: str
     mail_sender: str
     public_base_url: str
+
+    # Admission control on POST /orders (goodsdrop.ratelimit, goodsdrop.admission). A bucket
+    # refills `rate` tokens per second up to `burst`; a rate of 0 turns that bucket off.
+    order_rate_per_member: float
+    order_burst_per_member: int
+    order_rate_per_ip: float  # higher than a member's: many buyers share one NAT
+    order_burst_per_ip: int
+    waiting_room_threshold: int  # order attempts per second on one product that open its room; 0: never
+    waiting_room_admit_rate: float  # tickets admitted per second once the room is open
+    waiting_room_initial_batch: int  # tickets admitted the moment the room opens
+    waiting_room_open_seconds: int  # the room closes this long after demand fell below the threshold
+    waiting_room_pass_seconds: int  # how long an admitted buyer may order without queueing again
 
 
 def load() -> Settings:
@@ -93,6 +109,15 @@ def load() -> Settings:
         jwt_parameter_name=_str("GOODSDROP_JWT_PARAMETER", "/goodsdrop/jwt-signing-key"),
         mail_sender=_str("GOODSDROP_MAIL_SENDER", "no-reply@goodsdrop.local"),
         public_base_url=_str("GOODSDROP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}"),
+        order_rate_per_member=_float("GOODSDROP_ORDER_RATE_PER_MEMBER", 5.0),
+        order_burst_per_member=_int("GOODSDROP_ORDER_BURST_PER_MEMBER", 10),
+        order_rate_per_ip=_float("GOODSDROP_ORDER_RATE_PER_IP", 50.0),
+        order_burst_per_ip=_int("GOODSDROP_ORDER_BURST_PER_IP", 200),
+        waiting_room_threshold=_int("GOODSDROP_WAITING_ROOM_THRESHOLD", 0),
+        waiting_room_admit_rate=_float("GOODSDROP_WAITING_ROOM_ADMIT_RATE", 20.0),
+        waiting_room_initial_batch=_int("GOODSDROP_WAITING_ROOM_INITIAL_BATCH", 50),
+        waiting_room_open_seconds=_int("GOODSDROP_WAITING_ROOM_OPEN_SECONDS", 60),
+        waiting_room_pass_seconds=_int("GOODSDROP_WAITING_ROOM_PASS_SECONDS", 120),
     )
 
 

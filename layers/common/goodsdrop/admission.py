@@ -1,0 +1,213 @@
+"""Admission control for the drop moment: who may place an order now (POST /orders).
+
+Two gates, checked before any reservation work and in one Redis round trip (a pipeline of
+single-slot scripts, so it runs unchanged on Redis Cluster):
+
+1. Token buckets (goodsdrop.ratelimit): one per member (`keys.order_bucket_by_member`, under the
+   member's hash tag) and one per source IP (`keys.order_bucket_by_ip`, higher: many buyers share
+   a NAT). An empty bucket answers 429 `RATE_LIMITED` with Retry-After.
+2. A waiting room per product (a drop). Every order attempt is counted per product per second
+   (`lua/waiting_room_gate.lua`); when a second's attempts pass `waiting_room_threshold`, the
+   product's room opens: a key with a TTL, renewed while demand stays above the threshold, so it
+   closes by itself `waiting_room_open_seconds` after the rush (or at once when the product is
+   sold out). While it is open, an order containing the product needs an admission pass, else
+   409 `QUEUE_REQUIRED` naming the product and where to join.
+
+Joining (`join_queue`, POST /products/{id}/queue) gives a ticket: INCR on the product's sequence,
+so tickets follow the order in which buyers reached Redis; one per member (joining again returns
+the same ticket). Admission needs no background job: the room admits every ticket up to
+base + initial batch + admit rate x seconds since it opened, computed by `lua/waiting_room_ticket.lua`
+whenever a ticket is read. Tickets are therefore admitted strictly in ticket order (first come,
+first served) and at a rate the drop can absorb. Reading an admitted ticket gives its owner a pass
+(a key with a TTL) that the gate accepts.
+
+The room opens by demand only when `waiting_room_threshold` > 0 (the default is 0: it changes the
+buying flow, so operators turn it on for drops that need it), but an open room is always honoured:
+`open_waiting_room` opens one by hand, e.g. just before a drop expected to be hot.
+
+Every function takes the time (`at_ms`, the caller's clock in epoch milliseconds, see
+goodsdrop.ratelimit) and the policy as arguments with the live defaults, so tests drive both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from goodsdrop import keys
+from goodsdrop.clients import redis_client
+from goodsdrop.errors import NotFound, QueueRequired, RateLimited, ValidationError
+from goodsdrop.products import get_product
+from goodsdrop.ratelimit import TokenBucket, now_ms, retry_after_seconds
+from goodsdrop.scripts import script
+from goodsdrop.settings import settings
+from goodsdrop.stock import read_stock
+
+MAX_TICKET_DIGITS = 15
+TICKETS_KEPT_SECONDS = 24 * 3600  # after the last join: long enough for any drop, then Redis forgets them
+
+
+@dataclass(frozen=True)
+class WaitingRoomPolicy:
+    """When a product's waiting room opens and how fast it admits (the settings `waiting_room_*`)."""
+
+    threshold_per_second: int  # 0: never opened by demand
+    admit_per_second: float
+    initial_batch: int
+    open_seconds: int
+    pass_seconds: int
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    """The buckets and the waiting room POST /orders is held to."""
+
+    per_member: TokenBucket
+    per_ip: TokenBucket
+    room: WaitingRoomPolicy
+
+
+POLICY = AdmissionPolicy(
+    per_member=TokenBucket(settings.order_rate_per_member, settings.order_burst_per_member),
+    per_ip=TokenBucket(settings.order_rate_per_ip, settings.order_burst_per_ip),
+    room=WaitingRoomPolicy(settings.waiting_room_threshold, settings.waiting_room_admit_rate,
+                           settings.waiting_room_initial_batch, settings.waiting_room_open_seconds,
+                           settings.waiting_room_pass_seconds),
+)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a member's ticket stands in a product's waiting room."""
+
+    product_id: int
+    ticket: int
+    position: int  # 0 once admitted; else tickets not yet admitted up to and including this one
+    admitted: bool
+    estimated_wait_seconds: int | None  # None: the room admits no more than its initial batch
+
+    def to_json(self) -> dict[str, Any]:
+        return {"productId": str(self.product_id), "ticket": str(self.ticket), "position": self.position,
+                "admitted": self.admitted, "estimatedWaitSeconds": self.estimated_wait_seconds}
+
+
+def queue_path(product_id: int) -> str:
+    """Where buyers join a product's waiting room."""
+    return f"/products/{product_id}/queue"
+
+
+def parse_ticket(raw: str | None) -> int:
+    """A ticket from a path segment: a positive integer in a string, else 400 naming it."""
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > MAX_TICKET_DIGITS or int(raw) < 1:
+        raise ValidationError("ticket must be a positive integer", details={"fields": {"ticket": "malformed"}})
+    return int(raw)
+
+
+# ---------------------------------------------------------------------------- the gate on POST /orders
+
+
+def _run_scripts(calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+    """Run single-key-slot scripts in one round trip; each call is (script name, KEYS, ARGV)."""
+    pipe = redis_client().pipeline(transaction=False)
+    for name, script_keys, args in calls:
+        pipe.evalsha(script(name).sha, len(script_keys), *script_keys, *args)
+    results = pipe.execute(raise_on_error=False)
+    for i, (result, (name, script_keys, args)) in enumerate(zip(results, calls, strict=True)):
+        if isinstance(result, NoScriptError):
+            # Redis restarted or failed over and lost its scripts: this call did nothing, run it again
+            # (the script object loads itself).
+            results[i] = script(name)(keys=script_keys, args=args)
+        elif isinstance(result, Exception):
+            raise result
+    return results
+
+
+def admit_order(member_id: str, source_ip: str | None, product_ids: Sequence[int], *,
+                policy: AdmissionPolicy = POLICY, at_ms: int | None = None) -> None:
+    """Let an order attempt through, or raise 429 `RateLimited` / 409 `QueueRequired`.
+
+    Takes a token from the member's and the source IP's buckets and counts the attempt as demand
+    on every product in it (a refused attempt is demand too).
+    """
+    at = now_ms() if at_ms is None else at_ms
+    calls: list[tuple[str, list[str], list[Any]]] = []
+    if policy.per_member.is_on:
+        calls.append(("take_token", [keys.order_bucket_by_member(member_id)], policy.per_member.script_args(at)))
+    if source_ip and policy.per_ip.is_on:
+        calls.append(("take_token", [keys.order_bucket_by_ip(source_ip)], policy.per_ip.script_args(at)))
+    buckets = len(calls)
+    room = policy.room
+    for product_id in product_ids:
+        calls.append(("waiting_room_gate",
+                      [keys.queue_arrivals(product_id), keys.queue_room(product_id), keys.queue_sequence(product_id),
+                       keys.queue_pass(product_id, member_id)],
+                      [at, room.threshold_per_second, room.open_seconds * 1000]))
+    if not calls:
+        return
+    results = _run_scripts(calls)
+    waits = [int(wait_ms) for taken, wait_ms in results[:buckets] if int(taken) != 1]
+    if waits:
+        retry_after = retry_after_seconds(max(waits))
+        raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after,
+                          details={"retryAfterSeconds": retry_after})
+    queued = [product_id for product_id, may_order in zip(product_ids, results[buckets:], strict=True)
+              if int(may_order) != 1]
+    if queued:
+        product = str(queued[0])
+        raise QueueRequired(f"product {product} has a waiting room open: join its queue",
+                            details={"productId": product, "queue": queue_path(queued[0])})
+
+
+# ---------------------------------------------------------------------------- the waiting room
+
+
+def open_waiting_room(product_id: int, *, policy: AdmissionPolicy = POLICY, at_ms: int | None = None) -> None:
+    """Open a product's waiting room by hand (it closes by itself after `open_seconds`, like one opened by demand)."""
+    at = now_ms() if at_ms is None else at_ms
+    r = redis_client()
+    base = int(r.get(keys.queue_sequence(product_id)) or 0)
+    r.hset(keys.queue_room(product_id), mapping={"opened": at, "base": base})
+    r.pexpire(keys.queue_room(product_id), policy.room.open_seconds * 1000)
+
+
+def close_waiting_room(product_id: int) -> None:
+    """Close a product's waiting room: every buyer may order again (tickets stay valid)."""
+    redis_client().delete(keys.queue_room(product_id))
+
+
+def _ticket_script(mode: str, member_id: str, product_id: int, ticket: int, policy: AdmissionPolicy,
+                   at_ms: int | None) -> Standing | None:
+    if read_stock(product_id).status == "sold_out":
+        close_waiting_room(product_id)  # nothing left to queue for: everyone gets OUT_OF_STOCK at once
+    room = policy.room
+    answer = script("waiting_room_ticket")(
+        keys=[keys.queue_room(product_id), keys.queue_sequence(product_id), keys.queue_tickets(product_id),
+              keys.queue_pass(product_id, member_id)],
+        args=[mode, member_id, ticket, now_ms() if at_ms is None else at_ms, room.initial_batch,
+              repr(float(room.admit_per_second)), room.pass_seconds * 1000, TICKETS_KEPT_SECONDS * 1000])
+    if not answer:
+        return None
+    number, position, admitted, wait_ms = (int(v) for v in answer)
+    return Standing(product_id, number, position, admitted == 1,
+                    None if wait_ms < 0 else retry_after_seconds(wait_ms) if wait_ms else 0)
+
+
+def join_queue(member_id: str, product_id: int, *, policy: AdmissionPolicy = POLICY,
+               at_ms: int | None = None) -> Standing:
+    """The member's ticket in the product's waiting room (issued on the first join) and where it stands."""
+    get_product(product_id)  # 404 for a product that does not exist
+    standing = _ticket_script("join", member_id, product_id, 0, policy, at_ms)
+    assert standing is not None  # "join" always answers
+    return standing
+
+
+def queue_standing(member_id: str, product_id: int, ticket: int, *, policy: AdmissionPolicy = POLICY,
+                   at_ms: int | None = None) -> Standing:
+    """Where the member's own ticket stands (an admitted one gets its pass); 404 for anyone else's."""
+    standing = _ticket_script("check", member_id, product_id, ticket, policy, at_ms)
+    if standing is None:
+        raise NotFound(f"you hold no ticket {ticket} for product {product_id}")
+    return standing
