@@ -48,7 +48,6 @@ status: install ## Show each server's pid, port and health; fails unless all are
 # Tests run against their own stack (.stack-test, ports shifted by 50), so they never litter the
 # demo data of the stack `make up` started; `make test-down` stops it. With CLUSTER=1 they get another
 # one (.stack-test-cluster, ports shifted 25 further), so both kinds can run one after the other.
-# Every Lua script call in a test run checks that its keys share one cluster slot (goodsdrop.scripts).
 TEST_OFFSET := $(or $(GOODSDROP_PORT_OFFSET),50)
 ifeq ($(GOODSDROP_REDIS_CLUSTER),1)
 TEST_STACK_DIR := $(CURDIR)/.stack-test-cluster
@@ -56,7 +55,7 @@ TEST_OFFSET := $(shell echo $$(( $(TEST_OFFSET) + 25 )))
 else
 TEST_STACK_DIR := $(CURDIR)/.stack-test
 endif
-TEST_STACK := GOODSDROP_STACK_DIR=$(TEST_STACK_DIR) GOODSDROP_PORT_OFFSET=$(TEST_OFFSET) GOODSDROP_CHECK_SCRIPT_SLOTS=1
+TEST_STACK := GOODSDROP_STACK_DIR=$(TEST_STACK_DIR) GOODSDROP_PORT_OFFSET=$(TEST_OFFSET)
 
 test: install ## Run every test on a separate test stack: make test PYTEST_ARGS="-q -k stock" (CLUSTER=1)
 	@rc=0; $(TEST_STACK) $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \

@@ -7,6 +7,9 @@ import os
 import pytest
 
 os.environ.setdefault("GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS", "0.05")
+# Every Lua script call (here and in the runtime the tests start) checks that its keys share one
+# Redis Cluster slot, so a single-Redis run catches what a cluster would refuse (goodsdrop.scripts).
+os.environ.setdefault("GOODSDROP_CHECK_SCRIPT_SLOTS", "1")
 
 
 @pytest.fixture(scope="session")
