@@ -19,8 +19,6 @@ from goodsdrop.scripts import script, slots_of
 from goodsdrop.settings import settings
 from goodsdrop_local import stack
 
-pytestmark = pytest.mark.cluster
-
 on_cluster = pytest.mark.skipif(not settings.redis_cluster, reason="only with GOODSDROP_REDIS_CLUSTER=1 (CLUSTER=1)")
 
 
