@@ -49,7 +49,7 @@ status: install ## Show each server's pid, port and health; fails unless all are
 # demo data of the stack `make up` started; `make test-down` stops it. With CLUSTER=1 they get another
 # one (.stack-test-cluster, ports shifted 25 further), so both kinds can run one after the other.
 TEST_OFFSET := $(or $(GOODSDROP_PORT_OFFSET),50)
-ifeq ($(GOODSDROP_REDIS_CLUSTER),1)
+ifneq ($(filter 1 true yes on,$(GOODSDROP_REDIS_CLUSTER)),)
 TEST_STACK_DIR := $(CURDIR)/.stack-test-cluster
 TEST_OFFSET := $(shell echo $$(( $(TEST_OFFSET) + 25 )))
 else

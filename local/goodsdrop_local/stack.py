@@ -824,7 +824,7 @@ def ensure_up(servers_only: bool = False) -> None:
         print(f"  {'server':<8} {'pid':>8}  {'address':<44} state")
         for server in SERVERS:
             print(_row(server, server.start()), flush=True)
-            if server is CLUSTER_NODES[-1]:
+            if server is CLUSTER_NODES[-1]:  # every node runs: join them (once) and wait for all slots
                 print(f"  {'cluster':<8} {'':>8}  {f'{len(CLUSTER_NODES)} masters, {CLUSTER_SLOTS} slots':<44} "
                       f"{form_redis_cluster()}", flush=True)
         if servers_only:

@@ -17,6 +17,7 @@ import redis
 from kafka import KafkaProducer
 from pymysql.cursors import DictCursor
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from goodsdrop.settings import settings
 
@@ -39,7 +40,11 @@ def redis_client() -> redis.Redis | RedisCluster:
     transaction combines shares a hash tag (goodsdrop.keys), so one node can serve it.
     """
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **_REDIS_OPTIONS)
+        try:
+            return RedisCluster.from_url(settings.redis_url, **_REDIS_OPTIONS)
+        except RedisClusterException as err:
+            # It reads the slot map on creation: no node answering is an outage (503), not a bug.
+            raise redis.exceptions.ConnectionError(f"Redis Cluster unreachable: {err}") from err
     # (The cluster client has no idle health check; it reconnects and re-reads the slot map on errors.)
     return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **_REDIS_OPTIONS)
 
