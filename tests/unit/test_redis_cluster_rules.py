@@ -1,7 +1,8 @@
-"""Redis Cluster safety of the key names: what one script or multi-key command combines shares one slot.
+"""Redis Cluster rules that need no server: what one script or multi-key command combines shares
+one slot, the live slot check of scripts, and the cluster switch reaching every function.
 
-No server needed: slots come from redis-py's CRC16 (redis.crc.key_slot), as a cluster computes them.
-The test runs (GOODSDROP_CHECK_SCRIPT_SLOTS=1) also check every script call live: goodsdrop.scripts.
+Slots come from redis-py's CRC16 (redis.crc.key_slot), as a cluster computes them. The test runs
+(GOODSDROP_CHECK_SCRIPT_SLOTS=1) also check every script call live: goodsdrop.scripts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import redis
 
 from goodsdrop import keys, scripts
 from goodsdrop.scripts import CROSS_SLOT_PENDING, CrossSlotKeys, SlotCheckedScript, slots_of
+from goodsdrop_local.template import load
 
 PRODUCTS = [1, 7, 42, 100_003]
 MEMBERS = ["1", "17", "900001"]
@@ -104,3 +106,11 @@ def test_the_check_is_on_for_every_script_but_those_pending_a_rewrite(monkeypatc
             assert not isinstance(scripts.script(name), SlotCheckedScript), name
     finally:
         scripts.script.cache_clear()
+
+
+def test_the_cluster_switch_reaches_every_function_only_when_set():
+    # SAM parameter RedisCluster feeds GOODSDROP_REDIS_CLUSTER; locally it comes from the environment.
+    on = load(environ={"GOODSDROP_REDIS_CLUSTER": "1"})
+    assert on.functions and all(f.environment.get("GOODSDROP_REDIS_CLUSTER") == "1" for f in on.functions.values())
+    off = load(environ={})
+    assert all("GOODSDROP_REDIS_CLUSTER" not in f.environment for f in off.functions.values())
