@@ -10,6 +10,12 @@ STACK_DIR := $(or $(GOODSDROP_STACK_DIR),.stack)
 PYTEST_ARGS ?= -q
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)/local:$(CURDIR)
 
+# CLUSTER=1: Redis is a three-master Redis Cluster (make up/down/status/test CLUSTER=1); the same as
+# exporting GOODSDROP_REDIS_CLUSTER=1, which every client of the stack reads.
+ifeq ($(CLUSTER),1)
+export GOODSDROP_REDIS_CLUSTER := 1
+endif
+
 .PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench logs openapi chaos
 
 help: ## List the targets
@@ -18,14 +24,20 @@ help: ## List the targets
 install: ## Install system packages, .venv and Kafka jars (idempotent, quiet)
 	@scripts/install.sh
 
-up: install ## Start the stack in the background with demo data (UP_ARGS=--servers-only: servers only)
+up: install ## Start the stack in the background with demo data (CLUSTER=1: Redis Cluster; UP_ARGS=--servers-only)
 	@$(STACK) up $(UP_ARGS)
 
 down: ## Stop the local stack (leaves no process behind)
 	@if [ -x $(PYTHON) ]; then $(STACK) down; fi
 
-test-down: ## Stop the test stack that `make test` started
-	@if [ -x $(PYTHON) ]; then $(TEST_STACK) $(STACK) down; fi
+test-down: ## Stop the test stacks that `make test` and `make test CLUSTER=1` started
+	@if [ -x $(PYTHON) ]; then \
+	  GOODSDROP_STACK_DIR=$(CURDIR)/.stack-test GOODSDROP_PORT_OFFSET=$(or $(GOODSDROP_PORT_OFFSET),50) $(STACK) down; \
+	  if [ -d .stack-test-cluster ]; then \
+	    GOODSDROP_STACK_DIR=$(CURDIR)/.stack-test-cluster \
+	      GOODSDROP_PORT_OFFSET=$$(( $(or $(GOODSDROP_PORT_OFFSET),50) + 25 )) $(STACK) down; \
+	  fi; \
+	fi
 
 reset: install ## Stop the stack and delete its data (keeps the Kafka jars)
 	@$(STACK) reset
@@ -34,10 +46,18 @@ status: install ## Show each server's pid, port and health; fails unless all are
 	@$(STACK) status
 
 # Tests run against their own stack (.stack-test, ports shifted by 50), so they never litter the
-# demo data of the stack `make up` started; `make test-down` stops it.
-TEST_STACK := GOODSDROP_STACK_DIR=$(CURDIR)/.stack-test GOODSDROP_PORT_OFFSET=$(or $(GOODSDROP_PORT_OFFSET),50)
+# demo data of the stack `make up` started; `make test-down` stops it. With CLUSTER=1 they get another
+# one (.stack-test-cluster, ports shifted 25 further), so both kinds can run one after the other.
+TEST_OFFSET := $(or $(GOODSDROP_PORT_OFFSET),50)
+ifneq ($(filter 1 true yes on,$(GOODSDROP_REDIS_CLUSTER)),)
+TEST_STACK_DIR := $(CURDIR)/.stack-test-cluster
+TEST_OFFSET := $(shell echo $$(( $(TEST_OFFSET) + 25 )))
+else
+TEST_STACK_DIR := $(CURDIR)/.stack-test
+endif
+TEST_STACK := GOODSDROP_STACK_DIR=$(TEST_STACK_DIR) GOODSDROP_PORT_OFFSET=$(TEST_OFFSET)
 
-test: install ## Run every test on a separate test stack: make test PYTEST_ARGS="-q -k stock"
+test: install ## Run every test on a separate test stack: make test PYTEST_ARGS="-q -k stock" (CLUSTER=1)
 	@rc=0; $(TEST_STACK) $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc

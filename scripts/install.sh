@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs on a fresh Debian 12 machine; idempotent and quiet.
-#   - apt: redis-server, mariadb-server, mariadb-client, wrk, chromium, shellcheck (and Java 17, Maven,
-#     python3-venv if missing), without letting apt start the distribution's own services;
+#   - apt: redis-server, redis-tools, mariadb-server, mariadb-client, wrk, chromium, shellcheck (and
+#     Java 17, Maven, python3-venv if missing), without letting apt start the distribution's own services;
 #   - .venv with requirements.txt (re-run when requirements.txt changes; hash in .venv);
 #   - the Kafka jars of infra/kafka/pom.xml into .stack/kafka/libs (re-run when the pom changes);
 #   - .venv-sam with infra/requirements-sam.txt (SAM CLI, cfn-lint; kept apart from .venv), and
@@ -42,6 +42,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 # ---- system packages -------------------------------------------------------------------------
 missing=()
 have redis-server || missing+=(redis-server)
+have redis-cli || missing+=(redis-tools)  # `redis-cli --cluster create` forms the CLUSTER=1 cluster
 have mariadbd || missing+=(mariadb-server)
 have mariadb || missing+=(mariadb-client)
 have wrk || missing+=(wrk)

@@ -14,6 +14,11 @@ process started here carries ``GOODSDROP_STACK_OWNER=<stack dir>`` in its enviro
 lets ``down`` find stragglers whose pid file was lost. Ports come from :mod:`goodsdrop.settings`
 (all shifted together by ``GOODSDROP_PORT_OFFSET``).
 
+With ``GOODSDROP_REDIS_CLUSTER=1`` (``make up CLUSTER=1``) Redis is a three-master Redis Cluster
+instead of one server: nodes ``redis-1``..``redis-3`` on the Redis port and the two after it, each
+with its own directory under ``redis-cluster/``. The first ``up`` forms the cluster; later ones
+find it formed (each node keeps its ``nodes.conf``) and only wait until every slot is served.
+
 Tests call :func:`ensure_up` (the same as ``up``) and :func:`is_healthy`.
 """
 
@@ -385,6 +390,131 @@ class RedisServer(Server):
             client.close()
 
 
+class RedisClusterNode(Server):
+    """One master of the local Redis Cluster: cluster mode on, its own directory and nodes.conf.
+
+    Node i listens on the Redis port + i (and, as every cluster node, on that port + 10000 for
+    the cluster bus), so GOODSDROP_PORT_OFFSET keeps stacks apart here too, and REDIS_URL's
+    default (the Redis port) names the first node.
+    """
+
+    marker = "redis-server"
+    start_timeout = 20.0
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.name = f"redis-{index + 1}"
+        self.data_dir = STACK_DIR / "redis-cluster" / self.name
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def port(self) -> int:
+        return settings.redis_port + self.index
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.port + CLUSTER_BUS_PORT_SHIFT)
+
+    @property
+    def address(self) -> str:
+        return f"redis://{HOST}:{self.port} (cluster)"
+
+    def command(self) -> list[str]:
+        return [
+            _which("redis-server"),
+            "--port", str(self.port),
+            "--bind", HOST,
+            "--dir", str(self.data_dir),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",  # the node's view of the cluster, kept across restarts
+            "--cluster-node-timeout", "5000",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--protected-mode", "no",
+            "--daemonize", "no",
+            "--set-proc-title", "no",
+        ]  # fmt: skip
+
+    def healthy(self) -> bool:
+        import redis
+
+        client = redis.Redis(host=HOST, port=self.port, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+
+    def cluster_info(self) -> dict[str, str]:
+        """This node's CLUSTER INFO (cluster_state, cluster_slots_ok, cluster_known_nodes, ...)."""
+        import redis
+
+        client = redis.Redis(host=HOST, port=self.port, socket_timeout=2, decode_responses=True)
+        try:
+            return {key: str(value) for key, value in client.cluster("INFO").items()}
+        finally:
+            client.close()
+
+
+CLUSTER_BUS_PORT_SHIFT = 10000  # Redis's fixed offset of the cluster bus port
+CLUSTER_NODES = tuple(RedisClusterNode(index) for index in range(3))
+CLUSTER_SLOTS = 16384
+CLUSTER_FORM_TIMEOUT = 30.0
+
+
+def _cluster_formed(info: dict[str, str]) -> bool:
+    """Whether a node sees the whole cluster: state ok, every slot served, every node known."""
+    return (info.get("cluster_state") == "ok" and info.get("cluster_slots_ok") == str(CLUSTER_SLOTS)
+            and info.get("cluster_known_nodes") == str(len(CLUSTER_NODES)))
+
+
+def _cluster_health() -> str:
+    """'ok' when every node sees the whole cluster, else what the first node that does not says."""
+    for node in CLUSTER_NODES:
+        try:
+            info = node.cluster_info()
+        except Exception as err:  # noqa: BLE001 - any failure to answer is reported as such
+            return f"{node.name}: {type(err).__name__}"
+        if not _cluster_formed(info):
+            return (f"{node.name}: state {info.get('cluster_state')}, {info.get('cluster_slots_ok')} slots ok, "
+                    f"{info.get('cluster_known_nodes')} nodes known")
+    return "ok"
+
+
+def form_redis_cluster() -> str:
+    """Join the running nodes into one cluster unless they already form one; wait until it serves every slot.
+
+    `redis-cli --cluster create` runs only when no node has a slot yet (a fresh stack); a restarted
+    stack reloads each node's nodes.conf and re-forms by itself. Returns a word on what happened.
+    """
+    t0 = time.monotonic()
+    infos = [node.cluster_info() for node in CLUSTER_NODES]
+    if all(_cluster_formed(info) for info in infos):
+        return "already formed"
+    fresh = all(info.get("cluster_slots_assigned") == "0" and info.get("cluster_known_nodes") == "1"
+                for info in infos)
+    what = "re-formed"
+    if fresh:
+        _run_logged(
+            [_which("redis-cli"), "--cluster", "create", *(f"{HOST}:{node.port}" for node in CLUSTER_NODES),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            LOG_DIR / "redis-cluster.log",
+            "redis-cli --cluster create",
+        )
+        what = "formed"
+    deadline = t0 + CLUSTER_FORM_TIMEOUT
+    while (health := _cluster_health()) != "ok":
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"the Redis Cluster did not become ready within {CLUSTER_FORM_TIMEOUT:.0f} s ({health}); "
+                f"see {LOG_DIR / 'redis-cluster.log'} and the node logs; `make reset` starts it afresh"
+            )
+        time.sleep(0.2)
+    return f"{what} in {time.monotonic() - t0:.1f} s"
+
+
 class MariaDBServer(Server):
     """MariaDB with its own data directory; ensures the application database and user."""
 
@@ -638,9 +768,15 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-SERVERS: tuple[Server, ...] = (RedisServer(), MariaDBServer(), KafkaServer(), MotoServer())
+SINGLE_REDIS = RedisServer()
+# Redis as configured: one server, or the three nodes of a cluster (GOODSDROP_REDIS_CLUSTER=1).
+REDIS_SERVERS: tuple[Server, ...] = CLUSTER_NODES if settings.redis_cluster else (SINGLE_REDIS,)
+OTHER_REDIS_SERVERS: tuple[Server, ...] = (SINGLE_REDIS,) if settings.redis_cluster else CLUSTER_NODES
+SERVERS: tuple[Server, ...] = (*REDIS_SERVERS, MariaDBServer(), KafkaServer(), MotoServer())
 RUNTIME = LocalRuntime()
 ALL: tuple[Server, ...] = (*SERVERS, RUNTIME)
+# What `down` stops: whichever Redis kind this stack directory ran, whatever is configured now.
+EVERY_SERVER: tuple[Server, ...] = (*OTHER_REDIS_SERVERS, *ALL)
 
 
 def fetch_kafka_libs() -> None:
@@ -670,14 +806,27 @@ def _row(server: Server, state: str) -> str:
     return f"  {server.name:<8} {pid or '-':>8}  {server.address:<44} {state}"
 
 
+def _refuse_other_redis_kind() -> None:
+    """Stop `up` from starting one Redis kind while this stack directory runs the other."""
+    running = [server.name for server in OTHER_REDIS_SERVERS if server.running_pid() is not None]
+    if running:
+        now, wanted = ("one Redis", "a Redis Cluster") if settings.redis_cluster else ("a Redis Cluster", "one Redis")
+        raise StackError(f"this stack runs {now} ({', '.join(running)}) but {wanted} is configured "
+                         f"(GOODSDROP_REDIS_CLUSTER); run `make down` first")
+
+
 def ensure_up(servers_only: bool = False) -> None:
     """Start whatever is not running (idempotent), bootstrap, start the runtime; print a table."""
     with _stack_lock():
         STACK_MARK.touch()
+        _refuse_other_redis_kind()
         print(f"GoodsDrop stack in {STACK_DIR}")
         print(f"  {'server':<8} {'pid':>8}  {'address':<44} state")
         for server in SERVERS:
             print(_row(server, server.start()), flush=True)
+            if server is CLUSTER_NODES[-1]:  # every node runs: join them (once) and wait for all slots
+                print(f"  {'cluster':<8} {'':>8}  {f'{len(CLUSTER_NODES)} masters, {CLUSTER_SLOTS} slots':<44} "
+                      f"{form_redis_cluster()}", flush=True)
         if servers_only:
             return
         t0 = time.monotonic()
@@ -691,7 +840,7 @@ def ensure_up(servers_only: bool = False) -> None:
 def stop_all() -> None:
     """Stop the runtime and every server (reverse order), then any straggler; idempotent."""
     with _stack_lock():
-        for server in reversed(ALL):
+        for server in reversed(EVERY_SERVER):
             if server.stop():
                 print(f"  stopped {server.name}")
         strays = _stray_pids()
@@ -724,12 +873,13 @@ def reset() -> None:
 
 
 def is_healthy(servers_only: bool = False) -> bool:
-    """Whether every server (and, unless servers_only, the runtime) runs and answers."""
-    return all(server.is_up() for server in (SERVERS if servers_only else ALL))
+    """Whether every server (and, unless servers_only, the runtime) runs and answers; a cluster serves every slot."""
+    servers_up = all(server.is_up() for server in (SERVERS if servers_only else ALL))
+    return servers_up and (not settings.redis_cluster or _cluster_health() == "ok")
 
 
 def status(servers_only: bool = False) -> bool:
-    """Print pid, port and health of each server; True when all are healthy."""
+    """Print pid, port and health of each server (each cluster node and the cluster); True when all are healthy."""
     ok = True
     print(f"  {'server':<8} {'pid':>8}  {'ports':<12} healthy")
     for server in SERVERS if servers_only else ALL:
@@ -737,6 +887,15 @@ def status(servers_only: bool = False) -> bool:
         ok = ok and up
         ports = ",".join(str(p) for p in server.ports)
         print(f"  {server.name:<8} {server.running_pid() or '-':>8}  {ports:<12} {'yes' if up else 'no'}")
+        if server is CLUSTER_NODES[-1]:
+            health = _cluster_health()
+            ok = ok and health == "ok"
+            print(f"  {'cluster':<8} {'':>8}  {'':<12} {'yes' if health == 'ok' else 'no: ' + health}")
+    for server in OTHER_REDIS_SERVERS:  # left running from a start in the other Redis mode
+        if server.running_pid() is not None:
+            ok = False
+            print(f"  {server.name:<8} {server.running_pid():>8}  {'':<12} running, but GOODSDROP_REDIS_CLUSTER "
+                  "says otherwise")
     return ok
 
 

@@ -56,6 +56,16 @@ def health_report(app: App) -> dict[str, Any]:
     """Each server, each Kafka poller and each container, with an overall verdict."""
     from goodsdrop.clients import mysql_cursor, redis_client
 
+    def redis_ping() -> None:
+        client = redis_client()
+        if not settings.redis_cluster:
+            client.ping()
+            return
+        # A cluster answers PING on one node even while slots go unserved: ask for its state.
+        info = client.cluster_info()
+        if info.get("cluster_state") != "ok":
+            raise ConnectionError(f"the Redis Cluster is {info.get('cluster_state')}")
+
     def mysql_ping() -> None:
         with mysql_cursor() as cur:
             cur.execute("SELECT 1")
@@ -67,7 +77,7 @@ def health_report(app: App) -> dict[str, Any]:
             raise ConnectionError(f"nothing listens on {settings.kafka_bootstrap}")
 
     servers = {
-        "redis": _check(lambda: redis_client().ping()),
+        "redis": _check(redis_ping),
         "mysql": _check(mysql_ping),
         "kafka": _check(kafka_ping),
     }

@@ -13,10 +13,10 @@ import uuid
 import boto3
 import pymysql
 import pytest
-import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
+from goodsdrop.clients import redis_client
 from goodsdrop.settings import settings
 from goodsdrop_local import stack
 
@@ -33,15 +33,14 @@ def test_status_reports_every_server_healthy() -> None:
 
 
 def test_redis_ping_and_set_get() -> None:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client()  # one Redis, or a cluster client that routes the key to its node
     key = f"test:stack:{uuid.uuid4().hex}"
     try:
         assert client.ping()
         client.set(key, "ok", ex=60)
-        assert client.get(key) == b"ok"
+        assert client.get(key) == "ok"
     finally:
         client.delete(key)
-        client.close()
 
 
 def test_mariadb_app_user_can_create_and_drop_a_table() -> None:

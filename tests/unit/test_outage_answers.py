@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pymysql
 import pytest
 import redis
 
-from goodsdrop.http import make_resolver
+from goodsdrop import clients
+from goodsdrop.http import OUTAGES, make_resolver
 from goodsdrop_local.template import load
 
 
@@ -22,6 +24,8 @@ def _event(path: str) -> dict:
 @pytest.mark.parametrize("error", [
     redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused."),
     redis.exceptions.TimeoutError("Timeout reading from socket"),
+    redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),  # Redis Cluster mid-failover
+    redis.exceptions.SlotNotCoveredError("Slot 42 not covered by the cluster"),
     pymysql.err.OperationalError(2003, "Can't connect to MySQL server on '127.0.0.1'"),
     pymysql.err.InterfaceError(0, ""),
 ])
@@ -54,3 +58,17 @@ def test_an_authorizer_that_cannot_check_a_token_is_503():
     response = load().gateway_responses["AUTHORIZER_FAILURE"]
     assert response.status == 503 and response.headers == {"Retry-After": "1"}
     assert json.loads(response.template)["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_cluster_client_with_no_node_answering_is_an_outage(monkeypatch):
+    # The cluster client reads the slot map when it is created; nobody listens on port 1.
+    monkeypatch.setattr(clients, "settings", dataclasses.replace(
+        clients.settings, redis_cluster=True, redis_url="redis://127.0.0.1:1/0"))
+    monkeypatch.setitem(clients._REDIS_OPTIONS, "socket_connect_timeout", 0.2)
+    clients.redis_client.cache_clear()
+    try:
+        with pytest.raises(OUTAGES) as raised:
+            clients.redis_client()
+        assert isinstance(raised.value, redis.exceptions.ConnectionError)
+    finally:
+        clients.redis_client.cache_clear()

@@ -16,21 +16,37 @@ import pymysql
 import redis
 from kafka import KafkaProducer
 from pymysql.cursors import DictCursor
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from goodsdrop.settings import settings
 
+# The same connection behaviour for one Redis and for every node of a Redis Cluster.
+_REDIS_OPTIONS: dict[str, Any] = {
+    "decode_responses": True,
+    "socket_timeout": 2.0,
+    "socket_connect_timeout": 2.0,
+    "max_connections": 256,  # per node on a cluster
+}
+
 
 @cache
-def redis_client() -> redis.Redis:
-    """The shared Redis client (strings in, strings out)."""
-    return redis.Redis.from_url(
-        settings.redis_url,
-        decode_responses=True,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-        health_check_interval=30,
-        max_connections=256,
-    )
+def redis_client() -> redis.Redis | RedisCluster:
+    """The shared Redis client (strings in, strings out).
+
+    With `GOODSDROP_REDIS_CLUSTER=1` it is a cluster client: `REDIS_URL` names any node, the
+    client learns the slot map from it and sends each command to the node owning its key (and
+    follows MOVED/ASK when slots move). Callers use both the same way; every key a script or
+    transaction combines shares a hash tag (goodsdrop.keys), so one node can serve it.
+    """
+    if settings.redis_cluster:
+        try:
+            return RedisCluster.from_url(settings.redis_url, **_REDIS_OPTIONS)
+        except RedisClusterException as err:
+            # It reads the slot map on creation: no node answering is an outage (503), not a bug.
+            raise redis.exceptions.ConnectionError(f"Redis Cluster unreachable: {err}") from err
+    # (The cluster client has no idle health check; it reconnects and re-reads the slot map on errors.)
+    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **_REDIS_OPTIONS)
 
 
 def _mysql_connect() -> pymysql.connections.Connection:

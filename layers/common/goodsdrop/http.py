@@ -35,8 +35,9 @@ from goodsdrop.errors import (
 
 MAX_BODY_BYTES = 64 * 1024
 # A store that cannot be reached (restarting, failing over) is a brief outage, not a bug: 503 + Retry-After.
-OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, pymysql.err.OperationalError,
-           pymysql.err.InterfaceError)
+# On Redis Cluster that includes a cluster that is down or a slot no node serves yet.
+OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterDownError,
+           redis.exceptions.SlotNotCoveredError, pymysql.err.OperationalError, pymysql.err.InterfaceError)
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 

@@ -30,6 +30,11 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, str(default)))
 
 
+def _flag(name: str) -> bool:
+    """An on/off setting: "1", "true", "yes" or "on" (any case) turn it on; unset or anything else is off."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration of GoodsDrop, resolved from the environment."""
@@ -44,6 +49,7 @@ class Settings:
     stream_port: int
 
     redis_url: str
+    redis_cluster: bool  # REDIS_URL names any node of a Redis Cluster; clients discover the rest
     mysql_host: str
     mysql_user: str
     mysql_password: str
@@ -55,6 +61,7 @@ class Settings:
 
     topic_prefix: str  # lets tests and parallel stacks share one broker without colliding
     stock_strategy: str  # "lua" | "mysql_lock" | "redis_lock" (benchmark comparison)
+    check_script_slots: bool  # tests: refuse a Lua script whose KEYS span hash slots (goodsdrop.scripts)
     reservation_ttl_seconds: int
     jwt_parameter_name: str
     mail_sender: str
@@ -92,6 +99,7 @@ def load() -> Settings:
         api_port=api_port,
         stream_port=_port("GOODSDROP_STREAM_PORT", 3001),
         redis_url=_str("GOODSDROP_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+        redis_cluster=_flag("GOODSDROP_REDIS_CLUSTER"),
         mysql_host=_str("GOODSDROP_MYSQL_HOST", "127.0.0.1"),
         mysql_user=_str("GOODSDROP_MYSQL_USER", "goodsdrop"),
         mysql_password=_str("GOODSDROP_MYSQL_PASSWORD", "goodsdrop"),
@@ -105,6 +113,7 @@ def load() -> Settings:
         aws_region=_str("AWS_REGION", _str("AWS_DEFAULT_REGION", "ap-northeast-2")),
         topic_prefix=_str("GOODSDROP_TOPIC_PREFIX", "goodsdrop."),
         stock_strategy=_str("GOODSDROP_STOCK_STRATEGY", "lua"),
+        check_script_slots=_flag("GOODSDROP_CHECK_SCRIPT_SLOTS"),
         reservation_ttl_seconds=_int("GOODSDROP_RESERVATION_TTL_SECONDS", 600),
         jwt_parameter_name=_str("GOODSDROP_JWT_PARAMETER", "/goodsdrop/jwt-signing-key"),
         mail_sender=_str("GOODSDROP_MAIL_SENDER", "no-reply@goodsdrop.local"),

@@ -1,0 +1,116 @@
+"""Redis Cluster rules that need no server: what one script or multi-key command combines shares
+one slot, the live slot check of scripts, and the cluster switch reaching every function.
+
+Slots come from redis-py's CRC16 (redis.crc.key_slot), as a cluster computes them. The test runs
+(GOODSDROP_CHECK_SCRIPT_SLOTS=1) also check every script call live: goodsdrop.scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import redis
+
+from goodsdrop import keys, scripts
+from goodsdrop.scripts import CROSS_SLOT_PENDING, CrossSlotKeys, SlotCheckedScript, slots_of
+from goodsdrop_local.template import load
+
+PRODUCTS = [1, 7, 42, 100_003]
+MEMBERS = ["1", "17", "900001"]
+ORDER = "01JD0000000000000000000000"
+
+
+def product_keys(product_id: int) -> dict[str, str]:
+    """Every key of one product: the scripts stock/settle/restock/load/set/reserve combine them."""
+    return {
+        "stock": keys.stock(product_id),
+        "stock_loading": keys.stock_loading(product_id),
+        "product_detail": keys.product_detail(product_id),
+        "stock_buyers": keys.stock_buyers(product_id),
+        "stock_holds": keys.stock_holds(product_id),
+        "stock_settled": keys.stock_settled(product_id, ORDER),
+        "stock_restocked": keys.stock_restocked(product_id, ORDER),
+        "stock_lock": keys.stock_lock(product_id),
+    }
+
+
+def member_keys(member_id: str) -> dict[str, str]:
+    """Every key of one member: their cart, orders, idempotency records and revocations."""
+    return {
+        "cart": keys.cart(member_id),
+        "revoked_member_before": keys.revoked_member_before(member_id),
+        "revoked_session": keys.revoked_session(member_id, "session-1"),
+        "verification_resends": keys.verification_resends(member_id),
+        "order_record": keys.order_record(member_id, ORDER),
+        "member_pending_orders": keys.member_pending_orders(member_id),
+        "order_idempotency": keys.order_idempotency(member_id, "digest"),
+        "order_idempotency_resume": keys.order_idempotency_resume(member_id, "digest"),
+    }
+
+
+@pytest.mark.parametrize("product_id", PRODUCTS)
+def test_every_key_of_a_product_hashes_to_one_slot(product_id):
+    named = product_keys(product_id)
+    assert len(slots_of(named.values())) == 1, {name: slots_of([key]) for name, key in named.items()}
+
+
+@pytest.mark.parametrize("member_id", MEMBERS)
+def test_every_key_of_a_member_hashes_to_one_slot(member_id):
+    named = member_keys(member_id)
+    assert len(slots_of(named.values())) == 1, {name: slots_of([key]) for name, key in named.items()}
+
+
+def test_the_scripts_key_lists_keep_to_one_slot():
+    """The KEYS each script is given today (goodsdrop.stock, .reservations, .cart, .products)."""
+    p = 42
+    calls = {
+        "settle_hold": [keys.stock(p), keys.stock_buyers(p), keys.stock_holds(p), keys.stock_settled(p, ORDER)],
+        "restock_units": [keys.stock(p), keys.stock_buyers(p), keys.stock_restocked(p, ORDER)],
+        "set_stock": [keys.stock(p)],
+        "reserve_stock": [keys.stock(p)],
+        "release_lock": [keys.stock_lock(p)],
+        "put_product_detail": [keys.product_detail(p)],
+        "change_cart_line": [keys.cart("17")],
+    }
+    for name, script_keys in calls.items():
+        assert len(slots_of(script_keys)) == 1, name
+    # (A script added later is covered by the live check every test run does: goodsdrop.scripts.)
+
+
+def test_different_products_and_members_spread_over_slots():
+    # Hash tags keep one product (or member) together, not everything together: a cluster can spread them.
+    assert len(slots_of(keys.stock(p) for p in PRODUCTS)) == len(PRODUCTS)
+    assert len(slots_of(keys.cart(m) for m in MEMBERS)) == len(MEMBERS)
+
+
+def test_a_slot_checked_script_refuses_keys_of_two_slots_before_sending_anything():
+    # A client pointed at a port nothing listens on: the refusal must come before any connection.
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    checked = SlotCheckedScript(client, "return 1", "example")
+    with pytest.raises(CrossSlotKeys, match=r"lua/example\.lua .* several cluster slots"):
+        checked(keys=[keys.stock(1), keys.stock(7)])
+    with pytest.raises(CrossSlotKeys):
+        checked(keys=[keys.stock(1), keys.reservation_expiry()])
+    with pytest.raises(redis.exceptions.ConnectionError):  # one slot: it goes on to Redis (absent here)
+        checked(keys=[keys.stock(1), keys.stock_holds(1)])
+
+
+def test_the_check_is_on_for_every_script_but_those_pending_a_rewrite(monkeypatch):
+    monkeypatch.setattr(scripts, "settings", dataclasses.replace(scripts.settings, check_script_slots=True))
+    scripts.script.cache_clear()
+    try:
+        assert isinstance(scripts.script("settle_hold"), SlotCheckedScript)
+        assert isinstance(scripts.script("change_cart_line"), SlotCheckedScript)
+        for name in CROSS_SLOT_PENDING:
+            assert not isinstance(scripts.script(name), SlotCheckedScript), name
+    finally:
+        scripts.script.cache_clear()
+
+
+def test_the_cluster_switch_reaches_every_function_only_when_set():
+    # SAM parameter RedisCluster feeds GOODSDROP_REDIS_CLUSTER; locally it comes from the environment.
+    on = load(environ={"GOODSDROP_REDIS_CLUSTER": "1"})
+    assert on.functions and all(f.environment.get("GOODSDROP_REDIS_CLUSTER") == "1" for f in on.functions.values())
+    off = load(environ={})
+    assert all("GOODSDROP_REDIS_CLUSTER" not in f.environment for f in off.functions.values())
