@@ -291,7 +291,7 @@ def test_when_publishing_fails_the_units_go_back_and_the_buyer_gets_503(servers,
         place_order(caller, body, key)
     assert refused.value.headers == {"Retry-After": "1"}
     assert redis_stock(product) == redis_stock(product) | {"available": 4, "reserved": 0}
-    assert redis_client().hget(keys.stock_buyers(product), str(buyer.member_id)) is None  # the limit came back
+    assert redis_client().hget(keys.member_held(buyer.member_id), str(product)) is None  # the limit came back
     monkeypatch.undo()
     # The key was forgotten with the failed attempt: the retry places the order.
     retried = place_order(caller, body, key)

@@ -44,8 +44,8 @@ from goodsdrop.reservations import (
     Terms,
     pending_order_ids,
     read_record,
+    release_order,
     reserve,
-    settle,
 )
 from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
@@ -179,8 +179,8 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
             return stored
         raise
     lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
-    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else int(p.sales_start_at.timestamp() * 1000))
-             for p in products]
+    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else int(p.sales_start_at.timestamp() * 1000),
+                   p.stock_shards) for p in products]
     started = now_ms()
     reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
@@ -224,9 +224,9 @@ def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: 
     """Undo a reservation whose OrderRequested could not be published: units back, key forgotten.
 
     The record stays, marked ABORTED, so a late delivery of the event is recognised and ignored.
+    Releasing gives the units back to their shards and to the member's `held` count (once).
     """
-    for line in lines:
-        settle(order_id, member_id, line, "X")
+    release_order(order_id, member_id, lines)
     r = redis_client()
     pipe = r.pipeline(transaction=False)
     pipe.hset(keys.order_record(member_id, order_id), mapping={"status": "ABORTED", "reason": "PUBLISH_FAILED"})
@@ -284,6 +284,14 @@ def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dic
     if not r.set(keys.order_idempotency_resume(caller.member_id, digest), "1", nx=True,
                  ex=int(PUBLISH_TIMEOUT_SECONDS * 5)):
         raise ServiceUnavailable("this request is still being processed; try again", retry_after=1)
+    # The first attempt may have died between its shard steps: finish them (idempotent per order).
+    products = [get_product(line.product_id) for line in record.lines]
+    terms = [Terms(p.per_member_limit, None, p.stock_shards) for p in products]
+    finished = reserve(Reservation(order_id, caller.member_id, record.lines, terms, "", digest, record.created_ms,
+                                   record.expires_ms), claimed=True)
+    if finished.kind == "REFUSED":
+        assert finished.outcome is not None
+        raise _refusal(finished.outcome)
     event = _order_requested(order_id, caller.member_id, record.lines, record.total, record.created_ms,
                              record.expires_ms, body.paymentToken)
     try:
