@@ -165,6 +165,13 @@ def shard_count(product_id: int) -> int:
     """How many stock shards a product has (listed or not; fixed at creation, so kept per process)."""
     known = _shard_counts.get(product_id)
     if known is None:
+        cached = redis_client().get(keys.product_detail(product_id))
+        if cached:
+            try:
+                known = _shard_counts[product_id] = int(json.loads(cached).get("stockShards") or 1)
+                return known
+            except (ValueError, TypeError, AttributeError):
+                pass  # an unreadable copy: ask MySQL
         with mysql_cursor() as cur:
             cur.execute("SELECT stock_shards FROM products WHERE id = %s", (product_id,))
             row = cur.fetchone()

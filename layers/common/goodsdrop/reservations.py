@@ -159,15 +159,42 @@ def _parse_claim(raw: list[Any]) -> ReserveResult | None:
 
 
 def _claim(res: Reservation) -> ReserveResult | None:
-    """Run the claim with the expiry-index entry in one round trip; None when claimed."""
+    """Run the claim with the expiry-index entry in one round trip; None when claimed.
+
+    The stock epoch is read in the same round trip: if it is missing, Redis lost its data and the
+    member's `held` counts may not be rebuilt yet, so the claim is checked again after recovery.
+    """
     script_keys, args = _claim_call(res)
     pipe = redis_client().pipeline(transaction=False)
     pipe.zadd(keys.reservation_expiry(), {f"{res.member_id}:{res.order_id}": res.expires_ms})
+    pipe.exists(keys.stock_epoch())
     script("claim_order")(keys=script_keys, args=args, client=pipe)
-    answer = _parse_claim(pipe.execute()[1])
+    _, epoch, raw = pipe.execute()
+    answer = _parse_claim(raw)
     if answer is not None:
         forget_expiry(res.member_id, res.order_id)  # nothing was claimed under this order id
+    elif not epoch:
+        answer = _recheck_after_recovery(res)
     return answer
+
+
+def _recheck_after_recovery(res: Reservation) -> ReserveResult | None:
+    """A claim made while Redis was recovering: once `held` is rebuilt, refuse it if it passes a limit.
+
+    Recovery adds what MySQL says each member holds to `held`, on top of claims made meanwhile;
+    this claim's units are in `held` already, so `held > limit` means the claim was over the limit.
+    """
+    from goodsdrop.stock import ensure_recovered
+
+    ensure_recovered()
+    counts = redis_client().hmget(keys.member_held(res.member_id), [str(line.product_id) for line in res.lines])
+    for line, terms, count in zip(res.lines, res.terms, counts, strict=True):
+        if terms.per_member_limit is not None and int(count or 0) > terms.per_member_limit:
+            outcome = {"code": "PURCHASE_LIMIT_EXCEEDED", "productId": str(line.product_id),
+                       "held": int(count or 0) - line.quantity, "limit": terms.per_member_limit}
+            _undo_claim(res, "REFUSED", "PURCHASE_LIMIT_EXCEEDED", outcome)
+            return ReserveResult("REFUSED", outcome=outcome)
+    return None
 
 
 # ---------------------------------------------------------------------------- step 2: taking units
