@@ -24,7 +24,10 @@ unit is taken. Concurrent requests of one member are serialised there whatever s
 units come from. It is lowered exactly once per (order, product) - guarded by
 `keys.member_held_returned` - when those units go back (released, expired, refused, aborted,
 cancelled or returned); a sale keeps them counted. So at every moment `held[P]` >= the units the
-member holds or bought, and no claim can pass the limit.
+member holds or bought, and no claim can pass the limit. After Redis lost its data, the
+recovery adds MySQL's counts to every member's `held` (goodsdrop.stock.rebuild_held); a claim made
+before that (the stock epoch was missing, read in the claim's round trip) is checked again once the
+recovery is done, and refused if `held` then passes the limit.
 
 A hold ends exactly once per shard, by `settle` (`lua/settle_hold.lua` on every shard of the
 product, one pipelined round trip): sold ("C") when the saga persisted the sale, or released

@@ -4,8 +4,8 @@
   briefly for it) so a hot miss never stampedes the database.
 - Writes are write-through: MySQL first (system of record), then Redis by a Lua script that keeps
   reserved units held, then a stock-changed event on Kafka.
-- Reservations decrement atomically in Redis (lua/reserve_order.lua, goodsdrop.reservations);
-  never below zero.
+- Reservations decrement atomically in Redis, shard by shard (lua/take_units.lua,
+  goodsdrop.reservations); never below zero.
 
 In Redis a product's stock is split over its S shards (`products.stock_shards`, 1 unless a hot
 drop asked for more), each a hash in its own slot: `available` (sellable now), `reserved` (held by
