@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any
 
+from bench.drop_fixtures import bench_seller
 from bench.legacy_reserve import buyers_key, script_call, source
 from goodsdrop import keys
 from goodsdrop.clients import mysql_transaction, redis_client
@@ -32,10 +33,11 @@ MEMBER_BASE = 9_000_000_000  # synthetic member ids (the claim does not read mem
 
 
 def _product(stock: int, shards: int) -> int:
+    seller = bench_seller()
     with mysql_transaction() as cur:
         cur.execute("INSERT INTO products (seller_id, name, description, price, stock_shards, listed) "
-                    "VALUES (1, %s, 'bench.reserve_steps', %s, %s, 0)", (f"reserve-steps {uuid.uuid4().hex[:6]}",
-                                                                        PRICE, shards))
+                    "VALUES (%s, %s, 'bench.reserve_steps', %s, %s, 0)",
+                    (seller, f"reserve-steps {uuid.uuid4().hex[:6]}", PRICE, shards))
         product_id = int(cur.lastrowid)
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, stock))
     return product_id
