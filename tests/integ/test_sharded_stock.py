@@ -27,7 +27,9 @@ from goodsdrop.reservations import home_shard
 from goodsdrop.saga import expire_reservation
 from goodsdrop.stock import read_stock, set_stock
 from tests.support.accounts import new_account
+from tests.support.catalogue import create_product
 from tests.support.orders import (
+    API,
     make_product,
     mysql_stock,
     place,
@@ -118,6 +120,64 @@ def test_a_sharded_drop_sells_exactly_its_stock_to_many_concurrent_buyers(client
     assert mysql_stock(product) == 0
     assert redis_stock(product, shards) | {"version": 0} == {"available": 0, "reserved": 0, "version": 0}
     assert_invariants([product], [o for _, o in accepted], {product: stock})
+
+
+def test_a_hot_drop_created_with_shards_spreads_its_stock_and_readers_see_the_sum(seller):
+    created = create_product(seller, stock=10, stockShards=4)
+    product = int(created["id"])
+    assert created["stock"] == 10
+    assert [level["available"] for level in shard_levels(product, 4)] == [3, 3, 2, 2]
+    detail = httpx.get(f"{API}/products/{product}").json()
+    assert detail["stock"] == 10 and detail["status"] == "on_sale"
+    assert httpx.get(f"{API}/products/{product}/stock").json()["stock"] == 10
+    redis_client().hincrby(keys.stock(product, 3), "available", -2)  # as if shard 3 sold its units
+    assert httpx.get(f"{API}/products/{product}/stock").json()["stock"] == 8  # every shard counts
+    redis_client().hincrby(keys.stock(product, 3), "available", 2)
+
+
+def test_declined_payments_in_a_sharded_drop_give_units_back_and_they_sell_again(client, seller):
+    shards, stock = 8, 24
+    product = make_product(seller, stock, price=2_000, limit=1, shards=shards)
+    buyers = [new_account() for _ in range(40)]
+    tokens = ["tok_ok", "tok_declined", "tok_error"]
+    with ThreadPoolExecutor(THREADS) as pool:
+        answers = list(pool.map(lambda ib: (ib[1], tokens[ib[0] % 3], place(client, ib[1], [(product, 1)],
+                                                                             token=tokens[ib[0] % 3])),
+                                enumerate(buyers)))
+    accepted = [(b, t, a.json()["orderId"]) for b, t, a in answers if a.status_code == 202]
+    assert len(accepted) >= stock  # declined units came back during the drop and sold again
+    finals = {o: wait_final(client, b, o) for b, _, o in accepted}
+    declined = [(b, o) for b, t, o in accepted if t == "tok_declined"]
+    confirmed = [o for _, t, o in accepted if t != "tok_declined"]
+    assert declined and all(finals[o]["failureReason"] == "PAYMENT_DECLINED" for _, o in declined)
+    assert all(finals[o]["status"] == "CONFIRMED" for o in confirmed)
+    assert len(confirmed) <= stock
+    assert all(held(b.member_id, product) == 0 for b, _ in declined)  # their limit came back
+    left = stock - len(confirmed)
+    assert read_stock(product).stock == left and mysql_stock(product) == left
+    # The given-back units, wherever their shards are, sell again - to the declined buyers too.
+    wave = [b for b, _ in declined] + [new_account() for _ in range(max(left - len(declined), 0))]
+    wave.append(new_account())
+    again = [place(client, b, [(product, 1)]) for b in wave]
+    assert [a.status_code for a in again] == [202] * left + [409] * (len(wave) - left)
+    accepted_ids = [o for _, _, o in accepted] + [a.json()["orderId"] for a in again[:left]]
+    assert_invariants([product], accepted_ids, {product: stock})
+    assert mysql_stock(product) == 0
+
+
+def test_a_cancelled_sharded_order_restocks_once_and_gives_the_limit_back(client, seller):
+    shards = 4
+    product = make_product(seller, 8, price=1_000, limit=3, shards=shards)
+    buyer = new_account()
+    order_id = place(client, buyer, [(product, 3)]).json()["orderId"]
+    assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
+    assert held(buyer.member_id, product) == 3 and read_stock(product).stock == 5
+    cancelled = client.post(f"{API}/orders/{order_id}/cancel", headers=buyer.headers())
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    assert wait_for(lambda: mysql_stock(product) == 8, seconds=30)
+    assert read_stock(product).stock == 8 and held(buyer.member_id, product) == 0
+    assert redis_client().exists(keys.stock_restocked(product, order_id, home_shard(buyer.member_id, shards)))
+    assert place(client, buyer, [(product, 3)]).status_code == 202  # the limit came back with the units
 
 
 def test_the_last_unit_is_sellable_from_a_shard_no_buyer_hashes_to(client, seller):
