@@ -4,13 +4,16 @@
 -- KEYS[1]  the shard's stock hash   KEYS[2]  its holds hash (order -> "member:units")
 -- KEYS[3]  the shard's rebuild token
 -- ARGV[1]  the rebuild's token   ARGV[2]  units available in this shard
--- ARGV[3]  n, then n x (order, "member:units"): holds Redis lost that the ledger has OPEN
+-- ARGV[3]  the units the rebuild counted as held in this shard (its holds when read, plus the adds)
+-- ARGV[4]  n, then n x (order, "member:units"): holds Redis lost that the ledger has OPEN
 -- Returns  {available, version}; {-9, 0} when the token is gone (Redis lost its data: recover first).
+-- A hold released since the rebuild read the holds (the hot path gives units back without the
+-- MySQL lock) is no longer in the hash: its units are added to this shard's available.
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
   return {-9, 0}
 end
-local p = 4
-for _ = 1, tonumber(ARGV[3]) do
+local p = 5
+for _ = 1, tonumber(ARGV[4]) do
   redis.call('HSET', KEYS[2], ARGV[p], ARGV[p + 1])
   p = p + 2
 end
@@ -19,6 +22,7 @@ local holds = redis.call('HVALS', KEYS[2])
 for _, hold in ipairs(holds) do
   reserved = reserved + tonumber(string.match(hold, ':(%d+)$'))
 end
-redis.call('HSET', KEYS[1], 'available', tonumber(ARGV[2]), 'reserved', reserved, 'version', 1)
+local available = tonumber(ARGV[2]) + math.max(tonumber(ARGV[3]) - reserved, 0)
+redis.call('HSET', KEYS[1], 'available', available, 'reserved', reserved, 'version', 1)
 redis.call('DEL', KEYS[3])
-return {tonumber(ARGV[2]), 1}
+return {available, 1}

@@ -348,3 +348,30 @@ def test_after_redis_loses_its_data_every_shard_and_every_member_count_is_rebuil
     assert redis_stock(product, shards) | {"version": 0} == {"available": 2, "reserved": 0, "version": 0}
     assert held(buyer.member_id, product) == 3
     assert [held(b.member_id, product) for b in late_buyers] == [1] * 7 + [0]
+
+
+def test_a_hold_released_while_the_shards_are_rebuilt_comes_back_to_its_shard(seller, monkeypatch):
+    from goodsdrop import ledger
+    from goodsdrop.stock import forget_shards
+
+    shards = 4
+    product = make_product(seller, 12, price=100, shards=shards)
+    read_stock(product)
+    buyer = new_account()
+    now = int(time.time() * 1000)
+    res = reservations.Reservation(new_ulid(), str(buyer.member_id), [reservations.Line(product, 3, 100)],
+                                   [reservations.Terms(None, None, shards)], "fp", uuid.uuid4().hex, now,
+                                   now + 600_000)
+    assert reservations.reserve(res).kind == "RESERVED"
+    forget_shards(product, shards)  # the next read rebuilds every shard
+    real_snapshot = ledger.stock_snapshot
+
+    def snapshot_then_release(cur, product_id, held_orders):
+        found = real_snapshot(cur, product_id, held_orders)
+        # The hot path gives the units back (no MySQL lock) after the rebuild read the holds.
+        reservations.release_order(res.order_id, buyer.member_id, res.lines)
+        return found
+
+    monkeypatch.setattr(ledger, "stock_snapshot", snapshot_then_release)
+    assert read_stock(product).stock == 12  # nothing stranded: the released units are available again
+    assert redis_stock(product, shards)["reserved"] == 0 and held(buyer.member_id, product) == 0

@@ -207,9 +207,9 @@ def _rebuild(product_id: int) -> tuple[int, int]:
                 for shard in range(shards):
                     pipe.get(keys.stock_settled(product_id, order, shard))
             markers = iter(pipe.execute())
-            reserved = 0
             known: set[str] = set()
             adds: list[list[Any]] = [[] for _ in range(shards)]
+            counted = [0] * shards  # units counted as held in each shard
             fix = r.pipeline(transaction=False)
             for order, member, units, state in reservations:
                 known.add(order)
@@ -217,10 +217,11 @@ def _rebuild(product_id: int) -> tuple[int, int]:
                 where = [shard for shard in range(shards) if order in holds[shard]]
                 if state == "OPEN" and not ended:
                     if where:
-                        reserved += sum(int(holds[s][order].rsplit(":", 1)[1]) for s in where)
+                        for s in where:
+                            counted[s] += int(holds[s][order].rsplit(":", 1)[1])
                     else:  # Redis lost this hold: it goes back to its member's home shard
                         adds[home_shard(member, shards)] += [order, f"{member}:{units}"]
-                        reserved += units
+                        counted[home_shard(member, shards)] += units
                     continue
                 if state == "OPEN" and "C" in ended:
                     count -= units  # sold in Redis by a step whose MySQL commit has not landed: redone later
@@ -232,18 +233,20 @@ def _rebuild(product_id: int) -> tuple[int, int]:
                         fix.set(keys.stock_settled(product_id, order, shard),
                                 f"{'C' if state == 'CONSUMED' else 'X'}:{held_units}", ex=MARKER_TTL_SECONDS)
             # Holds the ledger does not have yet (their OrderRequested is still on its way): still held.
-            for shard_holds in holds:
-                reserved += sum(int(v.rsplit(":", 1)[1]) for o, v in shard_holds.items() if o not in known)
+            for shard, shard_holds in enumerate(holds):
+                counted[shard] += sum(int(v.rsplit(":", 1)[1]) for o, v in shard_holds.items() if o not in known)
             fix.execute()
+            reserved = sum(counted)
             available = max(count - reserved, 0)
             pipe = r.pipeline(transaction=False)
             for shard, share in enumerate(_spread(available, shards)):
                 script("load_stock")(keys=[keys.stock(product_id, shard), keys.stock_holds(product_id, shard),
                                            keys.stock_rebuild(product_id, shard)],
-                                     args=[token, share, len(adds[shard]) // 2, *adds[shard]], client=pipe)
+                                     args=[token, share, counted[shard], len(adds[shard]) // 2, *adds[shard]],
+                                     client=pipe)
             written = pipe.execute()
         if all(int(result[0]) != -9 for result in written):
-            return available, shards
+            return sum(int(result[0]) for result in written), shards
         # A shard lost its data meanwhile: drop what was written and recover first.
         forget_shards(product_id, shards)
     raise ServiceUnavailable("stock is being recovered; try again shortly", retry_after=2)
@@ -280,8 +283,9 @@ def read_stock(product_id: int) -> StockLevel:
 def reserve_stock(product_id: int, units: int) -> int:
     """Take `units` from the live stock atomically; returns what is left.
 
-    The bare check-and-decrement primitive (lua/reserve_stock.lua), without an order: orders
-    reserve through `goodsdrop.reservations`, which also records holds, limits and expiry.
+    The bare check-and-decrement primitive (lua/reserve_stock.lua) on the product's first shard,
+    without an order (so meant for one-shard products): orders reserve through
+    `goodsdrop.reservations`, which passes over every shard and records holds, limits and expiry.
 
     Raises `Conflict(OUT_OF_STOCK)` when fewer units are available; nothing is taken then.
     """
