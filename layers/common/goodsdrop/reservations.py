@@ -189,7 +189,11 @@ def _recheck_after_recovery(res: Reservation) -> ReserveResult | None:
     """
     from goodsdrop.stock import ensure_recovered
 
-    ensure_recovered()
+    try:
+        ensure_recovered()
+    except Exception:
+        _undo_claim(res, "ABORTED", "STOCK_RECOVERING", None)  # nothing stays claimed; the key is forgotten
+        raise
     counts = redis_client().hmget(keys.member_held(res.member_id), [str(line.product_id) for line in res.lines])
     for line, terms, count in zip(res.lines, res.terms, counts, strict=True):
         if terms.per_member_limit is not None and int(count or 0) > terms.per_member_limit:
@@ -271,9 +275,9 @@ def _take_line(res: Reservation, line: Line, shards: int) -> _LinePass:
         result.available = line.quantity - need
         return result
     result.complete = True
-    if available == 0 and got == 0:
-        # The buyer's home shard is empty: move units to it now, so its next buyers succeed first try.
-        refill_shard(line.product_id, shards, home, {s: a for s, a in snapshot.items()})
+    if available == 0:
+        # The buyer's home shard is empty now: move units to it, so its next buyers succeed first try.
+        refill_shard(line.product_id, shards, home, dict(snapshot))
     return result
 
 
