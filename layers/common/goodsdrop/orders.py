@@ -42,6 +42,7 @@ from goodsdrop.reservations import (
     Reservation,
     ReserveResult,
     Terms,
+    level_reads,
     pending_order_ids,
     read_record,
     release_order,
@@ -192,8 +193,9 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
         raise _refusal(result.outcome)
     if result.kind == "REPLAY":
         return _replay(caller, body, digest, fingerprint, result, restarts)
-    _start_saga(reservation, body.paymentToken)
-    _publish_levels(products, result)
+    assert result.levels is not None
+    levels = _start_saga(reservation, body.paymentToken, result.levels)
+    _publish_levels(products, levels)
     if body.fromCart:
         clear_cart(member)
     return {"orderId": reservation.order_id, "status": "PENDING"}
@@ -207,8 +209,12 @@ def _order_requested(order_id: str, member_id: str, lines: list[Line], total: in
                              "expiresAt": expires_ms})
 
 
-def _start_saga(res: Reservation, token: str) -> None:
-    """Publish OrderRequested and record the 202; on failure release everything and answer 503."""
+def _start_saga(res: Reservation, token: str, levels: list[tuple[int, int] | None]) -> list[tuple[int, int]]:
+    """Publish OrderRequested and record the 202; on failure release everything and answer 503.
+
+    Returns each line's product stock: a sharded product's sum over its shards is read in the same
+    round trip as the 202 is recorded.
+    """
     event = _order_requested(res.order_id, res.member_id, res.lines, res.total, res.now_ms, res.expires_ms, token)
     try:
         publish(topics.ORDER_REQUESTED, event, key=res.order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
@@ -216,8 +222,12 @@ def _start_saga(res: Reservation, token: str) -> None:
         abort_reservation(res.member_id, res.order_id, res.lines, res.key_digest)
         raise ServiceUnavailable("the order could not be started; nothing was reserved, try again",
                                  retry_after=1) from err
-    redis_client().hset(keys.order_idempotency(res.member_id, res.key_digest),
-                        mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.hset(keys.order_idempotency(res.member_id, res.key_digest),
+              mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
+    reads = level_reads(res, levels)
+    reads.queue(pipe)
+    return reads.fill(levels, pipe.execute()[1:])
 
 
 def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: str) -> None:
@@ -236,10 +246,9 @@ def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: 
     pipe.execute()
 
 
-def _publish_levels(products: list[Product], result: ReserveResult) -> None:
+def _publish_levels(products: list[Product], levels: list[tuple[int, int]]) -> None:
     """StockChanged for each line (fire and forget: live stock, not correctness, depends on it)."""
-    assert result.levels is not None
-    for product, (available, version) in zip(products, result.levels, strict=True):
+    for product, (available, version) in zip(products, levels, strict=True):
         level = StockLevel(product.id, available, sale_status(available, product.sales_start_at), version)
         with suppress(Exception):  # the next change or read corrects live stock
             publish(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json() | {"version": version}),

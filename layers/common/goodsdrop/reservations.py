@@ -125,7 +125,8 @@ class ReserveResult:
     outcome: dict[str, Any] | None = None  # REFUSED / REPLAY (DONE): the stored outcome
     state: str = ""  # REPLAY: DONE or IN_FLIGHT
     order_id: str = ""  # REPLAY: the order the key produced, if any
-    levels: list[tuple[int, int]] | None = None  # RESERVED: (available, version) per line
+    # RESERVED: (available, version) per line; None for a sharded line (see `level_reads`)
+    levels: list[tuple[int, int] | None] | None = None
 
 
 def home_shard(member_id: str | int, shards: int) -> int:
@@ -309,26 +310,45 @@ def _undo_claim(res: Reservation, status: str, reason: str, outcome: dict[str, A
     pipe.execute()
 
 
-def _levels(res: Reservation, passes: list[tuple[Line, int, _LinePass]]) -> list[tuple[int, int]]:
-    """Each line's product stock after the pass; sharded products are summed in one more round trip."""
-    pipe = redis_client().pipeline(transaction=False)
-    reads: list[tuple[int, int]] = []
-    for index, (line, shards, line_pass) in enumerate(passes):
-        if line_pass.level is None:
+@dataclass(frozen=True)
+class LevelReads:
+    """Reads of the products' stock a pass did not learn (sharded lines): one HMGET per shard.
+
+    Queued on a pipeline the caller sends anyway (the hot path: with the Idempotency-Key's DONE
+    state), so a sharded product's StockChanged costs no extra round trip.
+    """
+
+    lines: list[tuple[int, int, int]]  # (line index, product id, shards)
+
+    def queue(self, pipe: Any) -> int:
+        """Queue the reads on `pipe`; how many results they add."""
+        for _, product_id, shards in self.lines:
             for shard in range(shards):
-                pipe.hmget(keys.stock(line.product_id, shard), "available", "version")
-            reads.append((index, shards))
-    levels = [line_pass.level or (0, 0) for _, _, line_pass in passes]
-    if reads:
-        values = iter(pipe.execute())
-        for index, shards in reads:
-            rows = [next(values) for _ in range(shards)]
-            levels[index] = (sum(int(a or 0) for a, _ in rows), sum(int(v or 0) for _, v in rows))
-    return levels
+                pipe.hmget(keys.stock(product_id, shard), "available", "version")
+        return sum(shards for _, _, shards in self.lines)
+
+    def fill(self, levels: list[tuple[int, int] | None], values: list[Any]) -> list[tuple[int, int]]:
+        """`levels` with the summed (available, version) of each read line, from the queued reads' results."""
+        filled = list(levels)
+        results = iter(values)
+        for index, _, shards in self.lines:
+            rows = [next(results) for _ in range(shards)]
+            filled[index] = (sum(int(a or 0) for a, _ in rows), sum(int(v or 0) for _, v in rows))
+        return [level or (0, 0) for level in filled]
+
+
+def level_reads(res: Reservation, levels: list[tuple[int, int] | None]) -> LevelReads:
+    """The reads that complete `levels` (the lines whose product stock the pass did not learn)."""
+    return LevelReads([(i, line.product_id, terms.shards)
+                       for i, (line, terms, level) in enumerate(zip(res.lines, res.terms, levels, strict=True))
+                       if level is None])
 
 
 def take_lines(res: Reservation) -> tuple[str, Any]:
     """Step 2 for every line: ("TAKEN", levels), ("SHORT", outcome), ("LOAD", product) or ("ENDED", None).
+
+    The levels are each line's product (available, version) when the pass learnt it (one-shard
+    products), else None: `level_reads` reads the sum over the shards.
 
     Idempotent per order: a repeat after a crash or a load finds the holds already recorded.
     On "SHORT" every unit this pass took has been given back.
@@ -345,7 +365,7 @@ def take_lines(res: Reservation) -> tuple[str, Any]:
             _release(res.order_id, passes)
             return "SHORT", {"code": "OUT_OF_STOCK", "productId": str(line.product_id),
                              "available": line_pass.available}
-    return "TAKEN", _levels(res, passes)
+    return "TAKEN", [line_pass.level for _, _, line_pass in passes]
 
 
 def reserve(res: Reservation, strategy: str | None = None, *, claimed: bool = False) -> ReserveResult:
