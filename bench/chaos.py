@@ -109,8 +109,8 @@ class Drop:
     must refund it: the drills exercise refunds as well as sales and declines.
     """
 
-    def __init__(self, stock: int, price: int = 1000) -> None:
-        self.stock = stock
+    def __init__(self, stock: int, price: int = 1000, shards: int = 1) -> None:
+        self.stock, self.shards = stock, shards
         self.seller = new_account(seller=True)
         self.product = self._product(stock, price)
         self.doomed = self._product(max(stock // 5, 1), price * 3)
@@ -125,9 +125,9 @@ class Drop:
 
     def _product(self, stock: int, price: int) -> int:
         with mysql_transaction() as cur:
-            cur.execute("INSERT INTO products (seller_id, name, description, price, per_member_limit) "
-                        "VALUES (%s, %s, 'chaos drill', %s, %s)",
-                        (self.seller.member_id, f"Chaos drop {uuid.uuid4().hex[:6]}", price, LIMIT))
+            cur.execute("INSERT INTO products (seller_id, name, description, price, per_member_limit, stock_shards) "
+                        "VALUES (%s, %s, 'chaos drill', %s, %s, %s)",
+                        (self.seller.member_id, f"Chaos drop {uuid.uuid4().hex[:6]}", price, LIMIT, self.shards))
             product = int(cur.lastrowid)
             cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product, stock))
         return product
@@ -449,9 +449,12 @@ class DrillResult:
                 "invariants": "OK" if self.report.ok else f"{len(self.report.violations)} broken"}
 
 
-def run_drill(name: str, size: Size = SHORT) -> DrillResult:
-    """Run one drill on the running stack and check the invariants once the saga settled."""
-    drop = Drop(size.stock)
+def run_drill(name: str, size: Size = SHORT, shards: int = 1) -> DrillResult:
+    """Run one drill on the running stack and check the invariants once the saga settled.
+
+    `shards` > 1 splits the drop's live stock over that many Redis shards (a hot drop).
+    """
+    drop = Drop(size.stock, shards=shards)
     fault = FAULTS[name](size, drop)
     waves = drop.waves()
     with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=THREADS)) as client, \
@@ -491,12 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true", help="bigger drops, longer outages, repeated kills")
     parser.add_argument("--drill", action="append", choices=list(FAULTS), help="run only these (repeat)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--shards", type=int, default=1, help="split each drop's live stock over 1-16 shards")
     args = parser.parse_args(argv)
     local_stack.ensure_up()
     results = []
     for name in args.drill or list(FAULTS):
         print(f"drill {name} ...", file=sys.stderr, flush=True)
-        results.append(run_drill(name, LONG if args.long else SHORT))
+        results.append(run_drill(name, LONG if args.long else SHORT, args.shards))
         for violation in results[-1].report.violations:
             print(f"  broken: {violation}", file=sys.stderr)
     if args.json:

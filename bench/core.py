@@ -1,8 +1,10 @@
 """The reservation core without HTTP, and redis-benchmark running the same script: the ceiling.
 
-`reservation_core` builds each call exactly as the product does (`goodsdrop.reservations`'s
-`_script_call`: the same KEYS and ARGV for a one-line order by a new buyer, with its own
-Idempotency-Key) and runs `lua/reserve_order.lua` by EVALSHA from an asyncio client, several
+`reservation_core` builds each call exactly as the product did before sharded stock
+(`bench.legacy_reserve.script_call`: the same KEYS and ARGV for a one-line order by a new buyer,
+with its own Idempotency-Key) and runs the single-script reservation
+(`bench/legacy_reserve_order.lua`; the product now runs a claim and per-shard takes, timed by
+`bench.reserve_steps`) by EVALSHA from an asyncio client, several
 pipelines in flight, parsing every answer with the product's `_parse`. `redis_benchmark` runs the
 same script with the same arguments from redis-benchmark (C), a random member, order and key per
 call (`__rand_int__`). Both sell a drop of `stock` units to many more buyers, so, like the real
@@ -28,10 +30,12 @@ from typing import Any
 import hiredis
 import redis
 
+from bench.legacy_reserve import parse as _parse
+from bench.legacy_reserve import script_call as _script_call
+from bench.legacy_reserve import source as _legacy_source
 from goodsdrop import keys
 from goodsdrop.ids import new_ulid
-from goodsdrop.reservations import Line, Reservation, ReserveResult, Terms, _parse, _script_call
-from goodsdrop.scripts import source
+from goodsdrop.reservations import Line, Reservation, ReserveResult, Terms
 from goodsdrop.settings import settings
 
 BENCH_TTL_SECONDS = 300
@@ -136,7 +140,7 @@ class _Pipelined(asyncio.Protocol):
 async def _core(tag: str, stock: int, calls: int, connections: int, pipeline: int, limit: int | None,
                 progress: Any) -> CoreResult:
     r = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    sha = r.script_load(source("reserve_order"))
+    sha = r.script_load(_legacy_source())
     product_id = 9_000_000_000 + os.getpid()
     r.hset(_stock_key(tag, product_id), mapping={"available": stock, "reserved": 0, "version": 0})
     loop = asyncio.get_running_loop()
@@ -219,7 +223,7 @@ def redis_benchmark(stock: int, calls: int, *, connections: int = 4, pipeline: i
         raise SystemExit("redis-benchmark is missing (Debian package redis-tools)")
     tag = f"rb{os.getpid()}"
     r = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    sha = r.script_load(source("reserve_order"))
+    sha = r.script_load(_legacy_source())
     product_id = 9_100_000_000 + os.getpid()
     now = int(time.time() * 1000)
     res = Reservation("__rand_int__", "__rand_int__", [Line(product_id, 1, PRICE)], [Terms(limit, None)],

@@ -233,10 +233,13 @@ def audit_stock(product_id: int, stock: int, accepted: int) -> dict[str, Any]:
     """Units sold and held against the stock, in Redis and MySQL; `oversold` must be 0."""
     from goodsdrop import keys
     from goodsdrop.clients import redis_client
+    from goodsdrop.products import shard_count
 
     r = redis_client()
-    available, reserved = (int(v or 0) for v in r.hmget(keys.stock(product_id), "available", "reserved"))
-    holds = r.hlen(keys.stock_holds(product_id))
+    shards = range(shard_count(product_id))
+    available = sum(int(r.hget(keys.stock(product_id, shard), "available") or 0) for shard in shards)
+    reserved = sum(int(r.hget(keys.stock(product_id, shard), "reserved") or 0) for shard in shards)
+    holds = sum(r.hlen(keys.stock_holds(product_id, shard)) for shard in shards)
     with _mysql() as cur:
         cur.execute("SELECT count FROM stock WHERE product_id = %s", (product_id,))
         left = int(cur.fetchone()["count"])

@@ -13,8 +13,10 @@ starting stock), once the saga has settled:
    (`keys.stock_holds`), no entry left in the expiry index, nothing `reserved` in Redis.
 3. Every accepted order ended CONFIRMED (paid once, nothing refunded) or FAILED / EXPIRED with
    its money refunded (the gateway's refunds = its capture; MySQL's refunds agree).
-4. Stock in Redis = stock in MySQL - open reservations (`available`), `reserved` = open units,
-   and each member's counted units (`keys.stock_buyers`) = units sold to them + units they hold.
+4. Stock in Redis, summed over the product's shards = stock in MySQL - open reservations
+   (`available`; no shard below zero), `reserved` = open units, and each member's counted units
+   (`keys.member_held`, with the member) = units sold to them + units they hold, never above the
+   product's per-member limit.
 
 `check` reads and reports; `wait_settled` polls (bounded) until nothing is in flight any more.
 """
@@ -31,6 +33,7 @@ from typing import Any
 
 from goodsdrop import keys, payment_gateway
 from goodsdrop.clients import mysql_cursor, redis_client
+from goodsdrop.products import shard_count
 
 FINAL = ("CONFIRMED", "FAILED", "EXPIRED", "CANCELLED")
 
@@ -190,7 +193,13 @@ def check(products: list[int], accepted: list[str] | None = None, start: dict[in
             for line in lines[order_id]:
                 if int(line["product_id"]) == product:
                     open_by[str(ledger[order_id]["member_id"])] += int(line["quantity"])
-        holds = r.hgetall(keys.stock_holds(product))
+        shards = shard_count(product)
+        holds: dict[str, str] = {}
+        for shard in range(shards):
+            for order_id, held in r.hgetall(keys.stock_holds(product, shard)).items():
+                member, _, units = held.rpartition(":")
+                previous = holds.get(order_id)
+                holds[order_id] = f"{member}:{int(units) + (int(previous.rpartition(':')[2]) if previous else 0)}"
         for order_id, held in holds.items():
             member, _, units = held.rpartition(":")
             if order_id not in open_orders:
@@ -209,11 +218,15 @@ def check(products: list[int], accepted: list[str] | None = None, start: dict[in
             violations.append(f"product {product}: sold {sold} + left {left} != starting stock {start[product]}")
         if product in start and sold > start[product]:
             violations.append(f"product {product}: OVERSOLD {sold} of {start[product]}")
-        cached = r.hgetall(keys.stock(product))
-        if not cached:
+        pieces = [r.hgetall(keys.stock(product, shard)) for shard in range(shards)]
+        if not all(pieces):
             available_total = None  # not cached: the next read rebuilds it from MySQL
             continue
-        available, reserved = int(cached.get("available", 0)), int(cached.get("reserved", 0))
+        for shard, piece in enumerate(pieces):
+            if int(piece.get("available", 0)) < 0:
+                violations.append(f"product {product}: Redis shard {shard} available is {piece['available']}")
+        available = sum(int(piece.get("available", 0)) for piece in pieces)
+        reserved = sum(int(piece.get("reserved", 0)) for piece in pieces)
         if available_total is not None:
             available_total += available
         if available < 0:
@@ -222,9 +235,16 @@ def check(products: list[int], accepted: list[str] | None = None, start: dict[in
             violations.append(f"product {product}: Redis available {available} != MySQL {left} - open {opened}")
         if reserved != opened:
             violations.append(f"product {product}: Redis reserved {reserved} != open units {opened}")
-        counted = {m: int(u) for m, u in r.hgetall(keys.stock_buyers(product)).items() if int(u) != 0}
+        buyers = set(sold_by) | set(open_by) | {str(e["member_id"]) for o, e in ledger.items()
+                                                if any(int(x["product_id"]) == product for x in lines[o])}
+        counted = {m: int(r.hget(keys.member_held(m), str(product)) or 0) for m in sorted(buyers)}
+        counted = {m: u for m, u in counted.items() if u}
         expected = {m: sold_by.get(m, 0) + open_by.get(m, 0) for m in set(sold_by) | set(open_by)}
         expected = {m: u for m, u in expected.items() if u}
+        limit = _rows("SELECT per_member_limit FROM products WHERE id = %s", [product])[0]["per_member_limit"]
+        over = sorted(m for m, u in counted.items() if limit is not None and u > int(limit))
+        if over:
+            violations.append(f"product {product}: members {over[:5]} hold more than the limit {limit}")
         if counted != expected:
             wrong = sorted(m for m in set(counted) | set(expected) if counted.get(m) != expected.get(m))[:5]
             violations.append(f"product {product}: members' counted units differ from sold + held for {wrong}")
@@ -244,7 +264,7 @@ def in_flight(products: list[int], accepted: list[str] | None = None) -> bool:
         if set(accepted or []) - done:
             return True
     r = redis_client()
-    return any(r.hlen(keys.stock_holds(p)) for p in products)
+    return any(r.hlen(keys.stock_holds(p, shard)) for p in products for shard in range(shard_count(p)))
 
 
 def wait_settled(products: list[int], accepted: list[str] | None = None, seconds: float = 90.0) -> float | None:

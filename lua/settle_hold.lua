@@ -1,41 +1,51 @@
--- End an order's hold on one product: sold ('C') or released back to stock ('X'), exactly once.
--- Called by the saga under the product's MySQL row lock, before its transaction commits (and by
--- the hot path when publishing an order failed). The settled marker makes a repeat a no-op.
--- KEYS[1]  the product's stock hash        KEYS[2]  its buyers hash (member -> units held)
--- KEYS[3]  its holds hash (order -> "member:units")   KEYS[4]  this order's settled marker
--- ARGV[1]  order id   ARGV[2]  member id   ARGV[3]  units   ARGV[4]  'C' or 'X'   ARGV[5]  marker ttl (s)
--- Returns  {code, available, version}: code 1 applied; 0 already so; 2 stock not cached (only the
---          marker is written: the next load computes the stock from MySQL and the markers);
---          -3 refused: a sale ('C') of units already released ('X') - the caller must not sell them.
-local current = redis.call('GET', KEYS[4])
-local target = ARGV[4]
-if current == target then
-  return {0, -1, -1}
+-- End an order's hold in one stock shard: sold ('C') or released back to this shard ('X'), once.
+-- The saga calls it for every shard of the product (a line may be split over shards), under the
+-- product's MySQL row lock, before its transaction commits; so does the hot path when a pass or a
+-- publish failed. The settled marker (with the units it ended) makes a repeat a no-op. The
+-- member's `held` count is given back separately, on the member's slot (return_held.lua).
+-- KEYS[1]  the shard's stock hash   KEYS[2]  its holds hash (order -> "member:units")
+-- KEYS[3]  this order's settled marker in the shard ("C:<units>" / "X:<units>")
+-- ARGV[1]  order id   ARGV[2]  'C' or 'X'   ARGV[3]  marker ttl (s)
+-- Returns  {code, available, version, units}: code 1 applied (units: what this shard's hold had);
+--          0 already so; 2 stock not cached (only the marker and the hold are written: the next
+--          load computes the stock from MySQL and the markers); -3 refused: a sale ('C') of units
+--          already released ('X') - the caller must not sell them. available/version: -1 unknown.
+local current = redis.call('GET', KEYS[3])
+local target = ARGV[2]
+local state, marked = nil, 0
+if current then
+  state = string.sub(current, 1, 1)
+  marked = tonumber(string.match(current, ':(%d+)$') or '0')
 end
-if current == 'X' and target == 'C' then
-  return {-3, -1, -1}
+local function level()
+  local v = redis.call('HMGET', KEYS[1], 'available', 'version')
+  return tonumber(v[1] or '-1'), tonumber(v[2] or '-1')
 end
-local qty = tonumber(ARGV[3])
-local held = redis.call('HDEL', KEYS[3], ARGV[1]) == 1
-redis.call('SET', KEYS[4], target, 'EX', tonumber(ARGV[5]))
+if state == target then
+  local available, version = level()
+  return {0, available, version, 0}
+end
+if state == 'X' and target == 'C' then
+  return {-3, -1, -1, 0}
+end
+local hold = redis.call('HGET', KEYS[2], ARGV[1])
+local units = 0
+if hold then
+  units = tonumber(string.match(hold, ':(%d+)$'))
+  redis.call('HDEL', KEYS[2], ARGV[1])
+elseif state == 'C' then
+  units = marked  -- the sale being undone (target 'X')
+end
+redis.call('SET', KEYS[3], target .. ':' .. units, 'EX', tonumber(ARGV[3]))
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {2, -1, -1}
+  return {2, -1, -1, units}
 end
-local function give_back()
-  redis.call('HINCRBY', KEYS[1], 'available', qty)
-  local left = redis.call('HINCRBY', KEYS[2], ARGV[2], -qty)
-  if left <= 0 then
-    redis.call('HDEL', KEYS[2], ARGV[2])
-  end
+if hold then
+  redis.call('HINCRBY', KEYS[1], 'reserved', -units)
 end
-if held then
-  redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
-  if target == 'X' then
-    give_back()
-  end
-elseif current == 'C' and target == 'X' then
-  -- Redis recorded a sale whose MySQL transaction never committed (a crash): the units come back.
-  give_back()
+if target == 'X' and units > 0 then
+  -- a released hold, or a sale whose MySQL transaction never committed (a crash): units come back here
+  redis.call('HINCRBY', KEYS[1], 'available', units)
 end
-local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-return {1, tonumber(redis.call('HGET', KEYS[1], 'available')), version}
+local version = redis.call('HINCRBY', KEYS[1], 'version', units > 0 and 1 or 0)
+return {1, tonumber(redis.call('HGET', KEYS[1], 'available')), version, units}

@@ -95,6 +95,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def single_slot_scripts():
+    """Every Lua script the tests run (in this process) touches keys of one hash slot only.
+
+    Redis Cluster refuses a script whose KEYS span slots (CROSSSLOT); this makes the single Redis
+    of the test stack refuse it too, so a script that would break on the cluster fails here.
+    """
+    from redis.commands.core import Script
+    from redis.crc import key_slot
+
+    original = Script.__call__
+
+    def checked(self, keys=None, args=None, client=None):
+        slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys or []}
+        assert len(slots) <= 1, f"a script touches keys of {len(slots)} slots: {keys}"
+        return original(self, keys or [], args or [], client)
+
+    Script.__call__ = checked
+    yield
+    Script.__call__ = original
+
+
 @pytest.fixture(scope="session")
 def stack():
     """The whole local stack, brought up if it is not (and left running for the next run)."""

@@ -89,6 +89,10 @@ VALID = {"name": "Valid", "description": "Valid", "price": 1000, "stock": 5}
     ({"salesStartAt": "2030-13-01T00:00:00Z"}, "salesStartAt"),
     ({"perMemberLimit": 0}, "perMemberLimit"),
     ({"perMemberLimit": "2"}, "perMemberLimit"),
+    ({"stockShards": 0}, "stockShards"),
+    ({"stockShards": 17}, "stockShards"),
+    ({"stockShards": "4"}, "stockShards"),
+    ({"stockShards": None}, "stockShards"),
     ({"sellerId": "1"}, "sellerId"),
 ])
 def test_bad_create_bodies_are_400_naming_the_field(seller, change, field):

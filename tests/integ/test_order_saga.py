@@ -106,7 +106,7 @@ def test_a_failed_persistence_step_refunds_and_releases(client, seller, fault, s
     assert lines == (1 if persisted else 0)
     assert mysql_stock(product) == 6
     assert redis_stock(product) == redis_stock(product) | {"available": 6, "reserved": 0}
-    assert redis_client().hget(keys.stock_buyers(product), str(buyer.member_id)) is None  # the limit came back
+    assert redis_client().hget(keys.member_held(buyer.member_id), str(product)) is None  # the limit came back
     # The failure event delivered again compensates nothing twice.
     failures = records_for(topics.ORDER_FAILURES, order_id, since)
     assert [json.loads(r.value)["type"] for r in failures] == [

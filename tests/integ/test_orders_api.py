@@ -64,7 +64,7 @@ def test_a_pending_order_is_shown_from_redis_to_its_buyer_only(client, seller):
     from goodsdrop import orders
 
     original = orders._start_saga
-    orders._start_saga = lambda res, token: None
+    orders._start_saga = lambda res, token, levels: [lv or (0, 0) for lv in levels]
     try:
         body = PlaceOrder(items=[{"productId": str(product), "quantity": 2}], paymentToken="tok_ok")
         order_id = place_order(caller, body, uuid.uuid4().hex)["orderId"]
@@ -108,7 +108,8 @@ def test_a_retry_finishes_an_order_whose_first_attempt_died_before_publishing(cl
     key = uuid.uuid4().hex
     from goodsdrop import orders
 
-    monkeypatch.setattr(orders, "_start_saga", lambda res, token: None)  # the process "dies" after the script
+    # the process "dies" after reserving: nothing is published
+    monkeypatch.setattr(orders, "_start_saga", lambda res, token, levels: [lv or (0, 0) for lv in levels])
     body = PlaceOrder(items=[{"productId": str(product), "quantity": 1}], paymentToken="tok_ok")
     order_id = place_order(Caller(str(buyer.member_id), "member", True), body, key)["orderId"]
     monkeypatch.undo()
@@ -291,7 +292,7 @@ def test_when_publishing_fails_the_units_go_back_and_the_buyer_gets_503(servers,
         place_order(caller, body, key)
     assert refused.value.headers == {"Retry-After": "1"}
     assert redis_stock(product) == redis_stock(product) | {"available": 4, "reserved": 0}
-    assert redis_client().hget(keys.stock_buyers(product), str(buyer.member_id)) is None  # the limit came back
+    assert redis_client().hget(keys.member_held(buyer.member_id), str(product)) is None  # the limit came back
     monkeypatch.undo()
     # The key was forgotten with the failed attempt: the retry places the order.
     retried = place_order(caller, body, key)

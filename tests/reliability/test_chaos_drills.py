@@ -14,9 +14,9 @@ import pytest
 from bench.chaos import FAULTS, SHORT, run_drill
 
 
-@pytest.mark.parametrize("drill", list(FAULTS))
-def test_after_the_drill_no_order_unit_or_refund_is_lost(stack, drill):
-    result = run_drill(drill, SHORT)
+@pytest.mark.parametrize("drill,shards", [(drill, 1) for drill in FAULTS] + [("redis", 4), ("duplicates", 8)])
+def test_after_the_drill_no_order_unit_or_refund_is_lost(stack, drill, shards):
+    result = run_drill(drill, SHORT, shards)
     print(json.dumps(result.row() | {"notes": result.notes}))  # the drill's figures (pytest -s shows them)
     assert result.report.violations == []
     assert result.recovered_seconds is not None, "the saga did not settle"

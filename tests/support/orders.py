@@ -20,13 +20,13 @@ API = f"http://127.0.0.1:{settings.api_port}"
 
 
 def make_product(seller: Account, stock: int, *, price: int = 1000, limit: int | None = None,
-                 starts_in: timedelta | None = None) -> int:
-    """A listed product with `stock` units (Redis loads it on first use)."""
+                 starts_in: timedelta | None = None, shards: int = 1) -> int:
+    """A listed product with `stock` units over `shards` stock shards (Redis loads it on first use)."""
     start = None if starts_in is None else (datetime.now(UTC) + starts_in).replace(tzinfo=None)
     with mysql_transaction() as cur:
-        cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit) "
-                    "VALUES (%s, %s, 'test product', %s, %s, %s)",
-                    (seller.member_id, f"Order test {uuid.uuid4().hex[:6]}", price, start, limit))
+        cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "
+                    "stock_shards) VALUES (%s, %s, 'test product', %s, %s, %s, %s)",
+                    (seller.member_id, f"Order test {uuid.uuid4().hex[:6]}", price, start, limit, shards))
         product_id = int(cur.lastrowid)
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, stock))
     return product_id
@@ -74,9 +74,13 @@ def mysql_stock(product_id: int) -> int:
         return int(cur.fetchone()["count"])
 
 
-def redis_stock(product_id: int) -> dict[str, int]:
-    raw = redis_client().hgetall(keys.stock(product_id))
-    return {k: int(v) for k, v in raw.items()}
+def redis_stock(product_id: int, shards: int = 1) -> dict[str, int]:
+    """The product's live stock hash; for a sharded product each field summed over its shards."""
+    summed: dict[str, int] = {}
+    for shard in range(shards):
+        for k, v in redis_client().hgetall(keys.stock(product_id, shard)).items():
+            summed[k] = summed.get(k, 0) + int(v)
+    return summed
 
 
 def group_drained(group: str, topic_name: str) -> bool:

@@ -72,7 +72,8 @@ def test_the_request_model_refuses_malformed_lines(body):
         PlaceOrder.model_validate(body)
 
 
-@pytest.mark.parametrize("name", ["reserve_order", "settle_hold", "restock_units", "load_stock", "release_lock"])
+@pytest.mark.parametrize("name", ["claim_order", "unclaim_order", "take_units", "settle_hold", "return_held",
+                                  "restock_units", "shift_available", "load_stock", "load_held", "release_lock"])
 def test_every_script_documents_its_keys_arguments_and_result(name):
     text = (REPO_ROOT / "lua" / f"{name}.lua").read_text()
     header = "\n".join(line for line in text.splitlines() if line.startswith("--"))

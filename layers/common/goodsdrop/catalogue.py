@@ -44,6 +44,7 @@ from goodsdrop.products import (
     product_from_row,
     sale_status,
 )
+from goodsdrop.reservations import MAX_SHARDS
 
 MAX_PRICE = 10**12  # won; far above any real price and exact in every JSON client
 MAX_PER_MEMBER_LIMIT = 10_000
@@ -96,6 +97,7 @@ Description = Annotated[StrictStr, Field(max_length=MAX_DESCRIPTION_CHARS)]
 Price = Annotated[StrictInt, Field(ge=1, le=MAX_PRICE)]
 StockUnits = Annotated[StrictInt, Field(ge=0, le=stock.MAX_STOCK)]
 PerMemberLimit = Annotated[StrictInt, Field(ge=1, le=MAX_PER_MEMBER_LIMIT)]
+StockShards = Annotated[StrictInt, Field(ge=1, le=MAX_SHARDS)]
 SalesStart = Annotated[datetime, BeforeValidator(parse_sales_start)]
 
 
@@ -127,6 +129,8 @@ class NewProduct(_ProductText):
     stock: StockUnits
     sales_start_at: SalesStart | None = None
     per_member_limit: PerMemberLimit | None = None
+    # Hot drops: the live stock split over this many Redis shards (each its own slot), fixed at creation.
+    stock_shards: StockShards = 1
 
 
 class ProductChanges(_ProductText):
@@ -171,16 +175,18 @@ def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
     """Create a product with its stock; returns it as the API shows it (with stock and status)."""
     with mysql_transaction() as cur:
         cur.execute(
-            "INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (seller_id, new.name, new.description, new.price, _naive_utc(new.sales_start_at), new.per_member_limit),
+            "INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "
+            "stock_shards) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (seller_id, new.name, new.description, new.price, _naive_utc(new.sales_start_at), new.per_member_limit,
+             new.stock_shards),
         )
         product_id = int(cur.lastrowid)
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, new.stock))
         cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
         product = product_from_row(cur.fetchone())
     # Keys left from an earlier life of this id (a database reset without a Redis flush) must go.
-    redis_client().delete(keys.stock(product_id), keys.product_detail(product_id))
+    redis_client().delete(keys.product_detail(product_id))
+    stock.forget_shards(product_id, product.stock_shards)
     available, _ = stock.load_stock(product_id)
     cache_product(product)
     return _item(product, available)
@@ -393,12 +399,18 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any], str, list[Any]]:
 
 
 def _live_available(rows: list[dict[str, Any]]) -> list[int]:
-    """Each row's live available units from Redis; MySQL's units not yet sold where Redis has none."""
+    """Each row's live available units from Redis (summed over its shards, one round trip for the page);
+    MySQL's units not yet sold where Redis misses a shard."""
     pipe = redis_client().pipeline(transaction=False)
     for row in rows:
-        pipe.hget(keys.stock(row["id"]), "available")
-    return [int(cached) if cached is not None else int(row["count"]) for row, cached in zip(rows, pipe.execute(),
-                                                                                           strict=True)]
+        for shard in range(int(row["stock_shards"])):
+            pipe.hget(keys.stock(row["id"], shard), "available")
+    cached = iter(pipe.execute())
+    live: list[int] = []
+    for row in rows:
+        shards = [next(cached) for _ in range(int(row["stock_shards"]))]
+        live.append(sum(int(v) for v in shards) if all(v is not None for v in shards) else int(row["count"]))
+    return live
 
 
 def search_products(query: SearchQuery) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 PREFIX = "gd"
 
 
-def stock(product_id: int | str) -> str:
-    """Hash of a product's live stock: `available`, `reserved`, `version`."""
-    return f"{PREFIX}:{{p{product_id}}}:stock"
+def stock(product_id: int | str, shard: int = 0) -> str:
+    """Hash of one stock shard of a product: `available`, `reserved`, `version` (shard 0 by default)."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:stock"
 
 
 def stock_loading(product_id: int | str) -> str:
@@ -59,29 +59,67 @@ def verification_resends(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:verification-resends"
 
 # ---- orders and payments (saga)
-def stock_buyers(product_id: int | str) -> str:
-    """Hash memberId → units a member holds of a product (reserved + sold), for perMemberLimit."""
-    return f"{PREFIX}:{{p{product_id}}}:buyers"
+#
+# A product's live stock may be split over S shards (`products.stock_shards`, 1..16), each its own
+# hash slot: shard 0 is tagged `{p<id>}` (the keys a one-shard product always had), shard k >= 1
+# `{p<id>.k}`. Every per-shard key below takes the shard; a script touches one shard only.
 
 
-def stock_holds(product_id: int | str) -> str:
-    """Hash orderId → "memberId:units" of a product's open reservations (their sum is `reserved`)."""
-    return f"{PREFIX}:{{p{product_id}}}:holds"
+def stock_tag(product_id: int | str, shard: int = 0) -> str:
+    """The hash tag of one stock shard of a product: `p<id>` for shard 0, `p<id>.<k>` for shard k."""
+    return f"p{product_id}" if shard == 0 else f"p{product_id}.{shard}"
 
 
-def stock_settled(product_id: int | str, order_id: str) -> str:
-    """How an order's hold on a product ended: "C" sold or "X" released (guards double effects)."""
-    return f"{PREFIX}:{{p{product_id}}}:settled:{order_id}"
+def member_held(member_id: int | str) -> str:
+    """Hash productId → units a member holds of it (reserved + sold, not given back): perMemberLimit.
+
+    It lives with the member, not with the product's stock shards, so the limit is checked and
+    counted in one atomic step on the member's slot whatever shard the units come from.
+    """
+    return f"{PREFIX}:{{m{member_id}}}:held"
 
 
-def stock_restocked(product_id: int | str, order_id: str) -> str:
-    """Marks a cancelled/returned order line whose units went back to the live stock."""
-    return f"{PREFIX}:{{p{product_id}}}:restocked:{order_id}"
+def member_held_returned(member_id: int | str, order_id: str) -> str:
+    """Hash productId → "1" for each line of an order whose units went back to the member's `held`.
+
+    Guards the give-back (release, expiry, compensation, restock) so it happens exactly once.
+    """
+    return f"{PREFIX}:{{m{member_id}}}:held-returned:{order_id}"
+
+
+def member_held_rebuilt(member_id: int | str) -> str:
+    """The recovery token under which a member's `held` counts were rebuilt after Redis lost its data."""
+    return f"{PREFIX}:{{m{member_id}}}:held-rebuilt"
+
+
+def stock_holds(product_id: int | str, shard: int = 0) -> str:
+    """Hash orderId → "memberId:units" of a shard's open reservations (their sum is its `reserved`)."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:holds"
+
+
+def stock_settled(product_id: int | str, order_id: str, shard: int = 0) -> str:
+    """How an order's hold on a shard ended: "C:<units>" sold or "X:<units>" released (guards repeats)."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:settled:{order_id}"
+
+
+def stock_restocked(product_id: int | str, order_id: str, shard: int = 0) -> str:
+    """Marks a cancelled/returned order line whose units went back to this shard's live stock."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:restocked:{order_id}"
+
+
+def stock_rebuild(product_id: int | str, shard: int = 0) -> str:
+    """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:stock:rebuild"
 
 
 def stock_lock(product_id: int | str) -> str:
     """The distributed lock of the `redis_lock` stock strategy (benchmark comparison only)."""
     return f"{PREFIX}:{{p{product_id}}}:lock"
+
+
+def stock_recovery_token() -> str:
+    """The token of the recovery under way (its members' `held` rebuilds are done once per token)."""
+    return f"{PREFIX}:stock-recovery-token"
 
 
 def stock_epoch() -> str:

@@ -43,10 +43,11 @@ from goodsdrop.reservations import (
     Reservation,
     ReserveResult,
     Terms,
+    level_reads,
     pending_order_ids,
     read_record,
+    release_order,
     reserve,
-    settle,
 )
 from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
@@ -200,8 +201,8 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
             return stored
         raise
     lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
-    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else int(p.sales_start_at.timestamp() * 1000))
-             for p in products]
+    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else int(p.sales_start_at.timestamp() * 1000),
+                   p.stock_shards) for p in products]
     started = now_ms()
     reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
@@ -213,8 +214,9 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
         raise _refusal(result.outcome)
     if result.kind == "REPLAY":
         return _replay(caller, body, digest, fingerprint, result, restarts)
-    _start_saga(reservation, body.paymentToken)
-    _publish_levels(products, result)
+    assert result.levels is not None
+    levels = _start_saga(reservation, body.paymentToken, result.levels)
+    _publish_levels(products, levels)
     if body.fromCart:
         clear_cart(member)
     return {"orderId": reservation.order_id, "status": "PENDING"}
@@ -228,8 +230,12 @@ def _order_requested(order_id: str, member_id: str, lines: list[Line], total: in
                              "expiresAt": expires_ms})
 
 
-def _start_saga(res: Reservation, token: str) -> None:
-    """Publish OrderRequested and record the 202; on failure release everything and answer 503."""
+def _start_saga(res: Reservation, token: str, levels: list[tuple[int, int] | None]) -> list[tuple[int, int]]:
+    """Publish OrderRequested and record the 202; on failure release everything and answer 503.
+
+    Returns each line's product stock: a sharded product's sum over its shards is read in the same
+    round trip as the 202 is recorded.
+    """
     event = _order_requested(res.order_id, res.member_id, res.lines, res.total, res.now_ms, res.expires_ms, token)
     try:
         publish(topics.ORDER_REQUESTED, event, key=res.order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
@@ -237,17 +243,21 @@ def _start_saga(res: Reservation, token: str) -> None:
         abort_reservation(res.member_id, res.order_id, res.lines, res.key_digest)
         raise ServiceUnavailable("the order could not be started; nothing was reserved, try again",
                                  retry_after=1) from err
-    redis_client().hset(keys.order_idempotency(res.member_id, res.key_digest),
-                        mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.hset(keys.order_idempotency(res.member_id, res.key_digest),
+              mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
+    reads = level_reads(res, levels)
+    reads.queue(pipe)
+    return reads.fill(levels, pipe.execute()[1:])
 
 
 def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: str) -> None:
     """Undo a reservation whose OrderRequested could not be published: units back, key forgotten.
 
     The record stays, marked ABORTED, so a late delivery of the event is recognised and ignored.
+    Releasing gives the units back to their shards and to the member's `held` count (once).
     """
-    for line in lines:
-        settle(order_id, member_id, line, "X")
+    release_order(order_id, member_id, lines)
     r = redis_client()
     pipe = r.pipeline(transaction=False)
     pipe.hset(keys.order_record(member_id, order_id), mapping={"status": "ABORTED", "reason": "PUBLISH_FAILED"})
@@ -257,10 +267,9 @@ def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: 
     pipe.execute()
 
 
-def _publish_levels(products: list[Product], result: ReserveResult) -> None:
+def _publish_levels(products: list[Product], levels: list[tuple[int, int]]) -> None:
     """StockChanged for each line (fire and forget: live stock, not correctness, depends on it)."""
-    assert result.levels is not None
-    for product, (available, version) in zip(products, result.levels, strict=True):
+    for product, (available, version) in zip(products, levels, strict=True):
         level = StockLevel(product.id, available, sale_status(available, product.sales_start_at), version)
         with suppress(Exception):  # the next change or read corrects live stock
             publish(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json() | {"version": version}),
@@ -305,6 +314,14 @@ def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dic
     if not r.set(keys.order_idempotency_resume(caller.member_id, digest), "1", nx=True,
                  ex=int(PUBLISH_TIMEOUT_SECONDS * 5)):
         raise ServiceUnavailable("this request is still being processed; try again", retry_after=1)
+    # The first attempt may have died between its shard steps: finish them (idempotent per order).
+    products = [get_product(line.product_id) for line in record.lines]
+    terms = [Terms(p.per_member_limit, None, p.stock_shards) for p in products]
+    finished = reserve(Reservation(order_id, caller.member_id, record.lines, terms, "", digest, record.created_ms,
+                                   record.expires_ms), claimed=True)
+    if finished.kind == "REFUSED":
+        assert finished.outcome is not None
+        raise _refusal(finished.outcome)
     event = _order_requested(order_id, caller.member_id, record.lines, record.total, record.created_ms,
                              record.expires_ms, body.paymentToken)
     try:

@@ -59,6 +59,7 @@ class Product:
     per_member_limit: int | None
     created_at: datetime
     updated_at: datetime | None = None
+    stock_shards: int = 1  # how many Redis shards hold its live stock (fixed at creation)
 
     def to_json(self) -> dict[str, Any]:
         """The product as the API shows it (without stock; callers add the live stock)."""
@@ -86,6 +87,7 @@ class Product:
             "salesStartAtMs": _millis(self.sales_start_at),
             "createdAtMs": _millis(self.created_at),
             "updatedAtMs": _millis(self.updated_at),
+            "stockShards": self.stock_shards,
         }
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -103,7 +105,7 @@ class Product:
         assert created is not None
         return cls(int(doc["id"]), int(doc["sellerId"]), doc["name"], doc["description"], int(doc["price"]),
                    moment("salesStartAtMs", "salesStartAt"), doc["perMemberLimit"], created,
-                   moment("updatedAtMs", "updatedAt"))
+                   moment("updatedAtMs", "updatedAt"), int(doc.get("stockShards") or 1))
 
 
 def _millis(moment: datetime | None) -> int | None:
@@ -116,14 +118,14 @@ def _utc(value: datetime | None) -> datetime | None:
 
 # The columns `product_from_row` needs, for every query that reads products (alias `p`).
 PRODUCT_COLUMNS = ("p.id, p.seller_id, p.name, p.description, p.price, p.sales_start_at, p.per_member_limit, "
-                   "p.created_at, p.updated_at")
+                   "p.created_at, p.updated_at, p.stock_shards")
 
 
 def product_from_row(row: dict[str, Any]) -> Product:
     """A `Product` from a row selected with `PRODUCT_COLUMNS` (MySQL keeps UTC without a zone)."""
     return Product(int(row["id"]), int(row["seller_id"]), row["name"], row["description"], int(row["price"]),
                    _utc(row["sales_start_at"]), row["per_member_limit"], _utc(row["created_at"]),  # type: ignore[arg-type]
-                   _utc(row["updated_at"]))
+                   _utc(row["updated_at"]), int(row.get("stock_shards") or 1))
 
 
 def load_product(product_id: int) -> Product:
@@ -154,6 +156,29 @@ def get_product(product_id: int) -> Product:
     product = load_product(product_id)
     cache_product(product)
     return product
+
+
+_shard_counts: dict[int, int] = {}
+
+
+def shard_count(product_id: int) -> int:
+    """How many stock shards a product has (listed or not; fixed at creation, so kept per process)."""
+    known = _shard_counts.get(product_id)
+    if known is None:
+        cached = redis_client().get(keys.product_detail(product_id))
+        if cached:
+            try:
+                known = _shard_counts[product_id] = int(json.loads(cached).get("stockShards") or 1)
+                return known
+            except (ValueError, TypeError, AttributeError):
+                pass  # an unreadable copy: ask MySQL
+        with mysql_cursor() as cur:
+            cur.execute("SELECT stock_shards FROM products WHERE id = %s", (product_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"product {product_id} not found")
+        known = _shard_counts[product_id] = int(row["stock_shards"])
+    return known
 
 
 def forget_product(product_id: int) -> None:

@@ -38,7 +38,7 @@ from goodsdrop.events import Envelope
 from goodsdrop.faults import StepFailed
 from goodsdrop.ids import event_id_for
 from goodsdrop.ledger import OPEN, RELEASED, LedgerEntry
-from goodsdrop.products import get_product, sale_status
+from goodsdrop.products import get_product, sale_status, shard_count
 from goodsdrop.reservations import (
     Line,
     Settled,
@@ -47,6 +47,7 @@ from goodsdrop.reservations import (
     forget_expiry,
     mark_persisted,
     read_record,
+    rebalance,
     restock,
     settle,
     unrestock,
@@ -243,7 +244,7 @@ def confirm_order(event: Envelope) -> str:
                 entry = ledger.lock(cur, order_id)
                 failure = "RESERVATION_ENDED" if entry is None or entry.state != OPEN else _consume(cur, entry, applied)
     except BaseException:
-        unsettle(order_id, applied)
+        unsettle(order_id, applied, member)
         raise
     if not failure:
         close_record(member, order_id, "CONFIRMED")
@@ -278,7 +279,7 @@ def _consume(cur: DictCursor, entry: LedgerEntry, applied: list[Line]) -> str:
                 applied.append(line)
     except (StepFailed, *PERMANENT_DB_ERRORS) as err:
         cur.execute("ROLLBACK TO SAVEPOINT confirm_order")
-        unsettle(entry.order_id, applied)
+        unsettle(entry.order_id, applied, entry.member_id)
         applied.clear()
         logger.warning("stock persistence failed", extra={"order_id": entry.order_id, "error": str(err)})
         return err.reason if isinstance(err, StepFailed) else "STOCK_PERSISTENCE_FAILED"
@@ -318,7 +319,7 @@ def compensate_order(event: Envelope) -> str:
                         released.append(line)
                 marked_failed = _end_order(cur, entry, "FAILED", reason, payment)
     except BaseException:
-        unsettle(order_id, released)
+        unsettle(order_id, released, member)
         raise
     if first:
         close_record(member, order_id, "FAILED", reason)
@@ -378,7 +379,8 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         with mysql_transaction() as cur:
             entry = ledger.lock(cur, order_id)
             if entry is None:
-                if record is None:
+                if record is None or record.status == "REFUSED":
+                    # a claim that was refused or never made (the expiry entry is added beside the claim)
                     forget_expiry(member, order_id)
                     return 0
                 aborted = record.status == "ABORTED"
@@ -408,10 +410,12 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
                 released.append(line)
             _end_order(cur, entry, "EXPIRED", "EXPIRED", payment)
     except BaseException:
-        unsettle(order_id, released)
+        unsettle(order_id, released, member)
         raise
     close_record(member, order_id, "EXPIRED", "EXPIRED")
     _stock_changed(settled)
+    for line in released:  # released units went back to the shards they came from: even them out
+        rebalance(line.product_id, shard_count(line.product_id))
     _emit(topics.ORDER_CLOSED, "OrderExpired", order_id, {"memberId": member})
     return 1
 
@@ -453,7 +457,7 @@ def refund_and_restock(event: Envelope) -> str:
                 restocked.append(line)
     except BaseException:
         for line in restocked:
-            unrestock(order_id, line)
+            unrestock(order_id, line, member)
         raise
     _stock_changed(settled)
     return f"restocked {len(restocked)} line(s)"
