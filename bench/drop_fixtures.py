@@ -78,13 +78,13 @@ def write_tokens(member_ids: list[int], path: Path) -> None:
 
 
 def new_drop(seller_id: int, name: str, stock: int, *, opens_in: timedelta, per_member_limit: int | None,
-             price: int = 39_000) -> Drop:
-    """A listed product with `stock` units whose sales open `opens_in` from now."""
+             price: int = 39_000, stock_shards: int = 1) -> Drop:
+    """A listed product with `stock` units (over `stock_shards` Redis shards) whose sales open `opens_in` from now."""
     opens_at = (datetime.now(UTC) + opens_in).replace(microsecond=0) + timedelta(seconds=1)
     with mysql_transaction() as cur:
-        cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit) "
-                    "VALUES (%s, %s, 'A limited drop made by the flash-drop benchmark.', %s, %s, %s)",
-                    (seller_id, name, price, opens_at.replace(tzinfo=None), per_member_limit))
+        cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "
+                    "stock_shards) VALUES (%s, %s, 'A limited drop made by the flash-drop benchmark.', %s, %s, %s, %s)",
+                    (seller_id, name, price, opens_at.replace(tzinfo=None), per_member_limit, stock_shards))
         product_id = int(cur.lastrowid)
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, stock))
     return Drop(product_id, stock, per_member_limit, price, opens_at)

@@ -34,87 +34,18 @@ CLUSTER_SUITE = (
     "tests/integ/test_stock_reservation.py",
     "tests/integ/test_order_concurrency.py",
     "tests/integ/test_admission.py",
+    "tests/integ/test_sharded_stock.py",
 )
 
 
-# The tests of CLUSTER_SUITE that fail on a cluster today only because lua/load_stock.lua (every
-# product's stock is loaded by it) and lua/reserve_order.lua (every order) combine keys of several
-# slots: goodsdrop.scripts.CROSS_SLOT_PENDING. On a cluster, while that set is not empty, they are
-# expected to fail - strictly: one that passes fails the run, so this list cannot go stale. Once
-# those scripts keep to one slot and leave CROSS_SLOT_PENDING, they run as usual.
-CLUSTER_PENDING = frozenset({
-    "tests/integ/test_cart.py::test_add_accumulates_and_the_cart_shows_current_prices",
-    "tests/integ/test_cart.py::test_an_unverified_member_may_fill_a_cart",
-    "tests/integ/test_cart.py::test_another_member_changes_nothing_in_my_cart",
-    "tests/integ/test_cart.py::test_at_most_fifty_lines",
-    "tests/integ/test_cart.py::test_bad_patch_bodies_are_400_naming_quantity",
-    "tests/integ/test_cart.py::test_concurrent_adds_never_lose_an_update",
-    "tests/integ/test_cart.py::test_concurrent_adds_never_pass_the_per_member_limit_together",
-    "tests/integ/test_cart.py::test_concurrent_adds_of_new_products_never_pass_fifty_lines",
-    "tests/integ/test_cart.py::test_delete_line_and_clear",
-    "tests/integ/test_cart.py::test_deleted_products_disappear_once_with_a_notice",
-    "tests/integ/test_cart.py::test_every_change_renews_the_seven_day_ttl",
-    "tests/integ/test_cart.py::test_every_kind_of_change_renews_the_ttl_but_reads_and_refusals_do_not",
-    "tests/integ/test_cart.py::test_one_member_never_sees_another_members_cart",
-    "tests/integ/test_cart.py::test_patch_sets_and_zero_removes",
-    "tests/integ/test_cart.py::test_per_member_limit_and_line_bounds",
-    "tests/integ/test_cart.py::test_stock_status_of_each_line",
-    "tests/integ/test_cart.py::test_the_cart_shows_the_price_and_name_of_now",
-    "tests/integ/test_cart.py::test_unlisted_products_leave_the_cart_with_a_notice",
-    "tests/integ/test_catalogue_stock_cache.py::test_a_miss_fills_redis_from_mysql_and_later_reads_come_from_redis",
-    "tests/integ/test_catalogue_stock_cache.py::test_a_stock_change_keeps_the_cached_detail_and_shows_the_new_stock",
-    "tests/integ/test_catalogue_stock_cache.py::test_an_older_detail_never_replaces_a_newer_one",
-    "tests/integ/test_catalogue_stock_cache.py::test_buyers_and_a_seller_lowering_stock_concurrently_never_oversell",
-    "tests/integ/test_catalogue_stock_cache.py::test_many_threads_on_a_cold_key_read_mysql_once",
-    "tests/integ/test_catalogue_stock_cache.py::test_put_stock_writes_through_to_mysql_and_redis_and_emits_stock_changed",
-    "tests/integ/test_catalogue_stock_cache.py::test_setting_stock_to_zero_sells_out",
-    "tests/integ/test_catalogue_stock_cache.py::test_stock_rule_during_a_live_drop",
-    "tests/integ/test_order_concurrency.py::test_the_drop_sells_exactly_its_stock_and_nobody_more_than_the_limit",
-    "tests/integ/test_order_concurrency.py::test_with_mixed_payments_every_declined_order_gives_its_units_back",
-    "tests/integ/test_stock_reservation.py::test_a_refused_reservation_changes_nothing",
-    "tests/integ/test_stock_reservation.py::test_concurrent_reservations_never_oversell",
-    "tests/integ/test_stock_reservation.py::test_reserve_decrements_and_refuses_below_zero",
-    "tests/integ/test_stock_reservation.py::test_seller_cannot_set_stock_below_reserved_units",
-})
-
 
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests of CLUSTER_SUITE `cluster`; on a cluster, expect CLUSTER_PENDING to fail (see above)."""
-    from goodsdrop.scripts import CROSS_SLOT_PENDING
-    from goodsdrop.settings import settings
-
-    pending = settings.redis_cluster and bool(CROSS_SLOT_PENDING)
-    reason = (f"on Redis Cluster until lua/{{{','.join(sorted(CROSS_SLOT_PENDING))}}}.lua keep to one slot "
-              "(RedisClusterException: EVALSHA - all keys must map to the same key slot)")
+    """Mark the tests of CLUSTER_SUITE `cluster`."""
     root = config.rootpath
     for item in items:
         path = item.path.relative_to(root).as_posix()
         if path in CLUSTER_SUITE:
             item.add_marker(pytest.mark.cluster)
-        if pending and f"{path}::{item.originalname}" in CLUSTER_PENDING:
-            item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def single_slot_scripts():
-    """Every Lua script the tests run (in this process) touches keys of one hash slot only.
-
-    Redis Cluster refuses a script whose KEYS span slots (CROSSSLOT); this makes the single Redis
-    of the test stack refuse it too, so a script that would break on the cluster fails here.
-    """
-    from redis.commands.core import Script
-    from redis.crc import key_slot
-
-    original = Script.__call__
-
-    def checked(self, keys=None, args=None, client=None):
-        slots = {key_slot(k.encode() if isinstance(k, str) else k) for k in keys or []}
-        assert len(slots) <= 1, f"a script touches keys of {len(slots)} slots: {keys}"
-        return original(self, keys or [], args or [], client)
-
-    Script.__call__ = checked
-    yield
-    Script.__call__ = original
 
 
 @pytest.fixture(scope="session")

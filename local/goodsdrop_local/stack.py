@@ -753,11 +753,40 @@ class LocalRuntime(Server):
     def address(self) -> str:
         return f"http://{HOST}:{settings.api_port} (stream :{settings.stream_port})"
 
+    # What the runtime loads once and keeps: a change here means a running runtime serves old code.
+    CODE = ("functions", "layers/common", "lua", "local/goodsdrop_local", "containers", "infra/template.yaml")
+
     def command(self) -> list[str]:
         return [PYTHON, "-m", "goodsdrop_local", "serve"]
 
     def healthy(self) -> bool:
         return _http_ok(f"http://{HOST}:{settings.api_port}/health")
+
+    @property
+    def code_path(self) -> Path:
+        return PID_DIR / f"{self.name}.code"
+
+    def code_fingerprint(self) -> str:
+        """A digest of the names, sizes and mtimes of the files the runtime serves."""
+        digest = hashlib.sha256()
+        for top in self.CODE:
+            root = ROOT / top
+            for path in sorted([root] if root.is_file() else root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    stat = path.stat()
+                    digest.update(f"{path.relative_to(ROOT)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    def start(self) -> str:
+        """Start the runtime; one that serves older code than the checkout's (a pull, an edit) is restarted."""
+        fingerprint = self.code_fingerprint()
+        stale = self.running_pid() is not None and self.code_path.exists() and \
+            self.code_path.read_text().strip() != fingerprint
+        if stale:
+            self.stop()
+        state = super().start()
+        self.code_path.write_text(fingerprint + "\n")
+        return "restarted: the code changed" if stale else state
 
 
 def _http_ok(url: str) -> bool:

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from goodsdrop import keys, scripts
-from goodsdrop.scripts import CROSS_SLOT_PENDING, CrossSlotKeys, SlotCheckedScript, slots_of
+from goodsdrop.scripts import CrossSlotKeys, SlotCheckedScript, slots_of
 from goodsdrop_local.template import load
 
 PRODUCTS = [1, 7, 42, 100_003]
@@ -96,14 +96,14 @@ def test_a_slot_checked_script_refuses_keys_of_two_slots_before_sending_anything
         checked(keys=[keys.stock(1), keys.stock_holds(1)])
 
 
-def test_the_check_is_on_for_every_script_but_those_pending_a_rewrite(monkeypatch):
+def test_the_check_is_on_for_every_script(monkeypatch):
     monkeypatch.setattr(scripts, "settings", dataclasses.replace(scripts.settings, check_script_slots=True))
     scripts.script.cache_clear()
     try:
         assert isinstance(scripts.script("settle_hold"), SlotCheckedScript)
         assert isinstance(scripts.script("change_cart_line"), SlotCheckedScript)
-        for name in CROSS_SLOT_PENDING:
-            assert not isinstance(scripts.script(name), SlotCheckedScript), name
+        assert isinstance(scripts.script("claim_order"), SlotCheckedScript)
+        assert isinstance(scripts.script("load_stock"), SlotCheckedScript)
     finally:
         scripts.script.cache_clear()
 

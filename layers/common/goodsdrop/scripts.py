@@ -24,12 +24,6 @@ from redis.crc import key_slot
 from goodsdrop.clients import redis_client
 from goodsdrop.settings import settings
 
-# Scripts that still combine keys of several slots: the per-product keys with a global one
-# (the expiry index, the stock epoch) and, for orders, the member's keys. They work on one
-# Redis but not on a cluster until the sharded reservation work (issue 11) rewrites them;
-# remove a name here once its script keeps to one slot.
-CROSS_SLOT_PENDING = frozenset({"reserve_order", "load_stock"})
-
 
 class CrossSlotKeys(RuntimeError):
     """A script was called with keys of more than one cluster slot (a bug: Redis Cluster refuses it)."""
@@ -73,6 +67,6 @@ class SlotCheckedScript(Script):
 @cache
 def script(name: str) -> Script:
     """The registered script `lua/<name>.lua` on the shared Redis client."""
-    if settings.check_script_slots and name not in CROSS_SLOT_PENDING:
+    if settings.check_script_slots:
         return SlotCheckedScript(redis_client(), source(name), name)
     return redis_client().register_script(source(name))

@@ -1,0 +1,194 @@
+"""One hot key vs sharded stock: `python -m bench.sharded_drop [--shards 1,4,8] [--clients 500,2000]`.
+
+The same oversubscribed drop (demand = 5 x stock, every payment succeeds) fired through the real
+HTTP path for each shard count S and each number of concurrent clients C, on whatever Redis the
+stack runs — meant for the 3-master Redis Cluster (`make up CLUSTER=1`), where each shard is its
+own slot and so can live on its own master. Per run: throughput, latency percentiles, answers by
+code, units sold against the stock, oversold (must be 0) and stranded units (must be 0: a unit
+still available in some shard after buyers were told OUT_OF_STOCK). Results go to
+bench/results/sharded_drop.{md,json,png}; exit code 3 on any oversell, 1 on a stranded unit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench import drop_fixtures, loadgen
+from bench.flash_drop import REPO, RESULTS, ensure_stack, loadavg, machine_facts, say, wait_saga
+from bench.png_plot import Panel, bar_chart_png
+
+
+def _cluster_masters() -> int:
+    """How many Redis masters serve the stack (1 without a cluster)."""
+    from goodsdrop.clients import redis_client
+    from goodsdrop.settings import settings
+
+    if not getattr(settings, "redis_cluster", False):
+        return 1
+    return len(redis_client().get_primaries())
+
+
+def audit(product_id: int, stock: int, accepted: int, out_of_stock: int) -> dict[str, Any]:
+    """Units sold, held and left, in Redis (summed over shards) and MySQL."""
+    from goodsdrop.clients import mysql_cursor
+    from goodsdrop.reservations import product_level
+
+    available, reserved = product_level(product_id) or (0, 0)
+    with mysql_cursor() as cur:
+        cur.execute("SELECT count FROM stock WHERE product_id = %s", (product_id,))
+        left = int(cur.fetchone()["count"])
+        cur.execute("SELECT COALESCE(SUM(op.count), 0) AS units FROM order_products op "
+                    "JOIN orders o ON o.id = op.order_id WHERE op.product_id = %s AND o.status = 'CONFIRMED'",
+                    (product_id,))
+        sold = int(cur.fetchone()["units"])
+    oversold = max(0, accepted - stock, sold - stock, reserved + sold - stock, -available)
+    # Every payment succeeds, so nothing is given back: once a buyer heard OUT_OF_STOCK, any unit
+    # still available in some shard was stranded there.
+    stranded = available if out_of_stock else 0
+    return {"stock": stock, "accepted": accepted, "sold": sold, "held": reserved, "available": available,
+            "mysql_left": left, "oversold": oversold, "stranded": stranded,
+            "consistent": stock - left == sold and available + reserved + sold == stock}
+
+
+def run(shards: int, clients: int, args: argparse.Namespace, seller: int, buyers: list[int], workdir: Path
+        ) -> dict[str, Any]:
+    """One drop with `shards` shards and `clients` concurrent clients; its table row."""
+    total = clients * args.requests
+    stock = max(total // args.oversubscribe, 1)
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    drop = drop_fixtures.new_drop(seller, f"[bench] sharded drop S={shards} C={clients} {stamp}", stock,
+                                  opens_in=timedelta(seconds=args.lead), per_member_limit=args.limit,
+                                  stock_shards=shards)
+    tokens = workdir / f"tokens-{shards}-{clients}.txt"
+    drop_fixtures.write_tokens(buyers[:total], tokens)
+    import httpx
+
+    httpx.get(f"{args.api}/products/{drop.product_id}/stock", timeout=10)  # the shards are loaded before it opens
+    start_at = time.monotonic() + (drop.opens_at.timestamp() - time.time()) + 0.05
+    say(f"Drop {drop.product_id}: {stock} units over {shards} shard(s), {clients} clients x {args.requests}")
+    fired = loadgen.fire_orders(args.api, tokens, drop.product_id, f"s{uuid.uuid4().hex[:8]}", connections=clients,
+                                per_connection=args.requests, start_at=start_at,
+                                label=f"S={shards} C={clients}")
+    accepted = fired.counts.get("202", 0)
+    saga = wait_saga(drop.product_id, accepted, args.saga_wait, f"S={shards} C={clients}: saga")
+    out_of_stock = sum(n for code, n in fired.counts.items() if "OUT_OF_STOCK" in code)
+    return {"shards": shards, "clients": clients, "product_id": drop.product_id, "requests": fired.requests,
+            "throughput": round(fired.throughput, 1), "latency_ms": fired.latency_ms, "codes": fired.counts,
+            "socket_errors": fired.socket_errors, "saga_settled": saga["settled"],
+            "stock": audit(drop.product_id, stock, accepted, out_of_stock)}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, p = report["machine"], report["params"]
+    lines = [f"# Sharded stock benchmark ({report['finished_at']})", "",
+             f"Oversubscribed drops (demand {p['oversubscribe']}x the stock, {p['requests']} requests per client, "
+             f"each by its own verified buyer, limit {p['limit']}/member, every payment succeeds) through the HTTP "
+             f"path, on {report['masters']} Redis master(s). Machine: {m['cores']} cores ({m['cpu']}), Redis "
+             f"{m['redis']}, Python {m['python']}. Load average before: {report['loadavg_before'][0]:.2f}, after: "
+             f"{report['loadavg_after'][0]:.2f} (shared cores: figures are noisy).", "",
+             "| shards | clients | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | answers | sold / stock "
+             "| oversold | stranded |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in report["runs"]:
+        lat, st = r["latency_ms"], r["stock"]
+        answers = ", ".join(f"{code}: {n:,}" for code, n in sorted(r["codes"].items()))
+        lines.append(f"| {r['shards']} | {r['clients']:,} | {r['requests']:,} | **{r['throughput']:,.0f}** | "
+                     f"{lat['p50']:,.1f} | {lat['p90']:,.1f} | {lat['p99']:,.1f} | {lat['max']:,.1f} | {answers} | "
+                     f"{st['sold']} / {st['stock']} | {st['oversold']} | {st['stranded']} |")
+    lines += ["", f"Reproduce: `make up CLUSTER=1 && python -m bench.sharded_drop` (took {report['seconds']} s). "
+              "Plot: bench/results/sharded_drop.png.", ""]
+    if report["problems"]:
+        lines += ["PROBLEMS:", *[f"- {problem}" for problem in report["problems"]], ""]
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    runs = report["runs"]
+    categories = [f"C={c}" for c in report["params"]["clients"]]
+    series = [f"S={s}" for s in report["params"]["shards"]]
+
+    def value(clients: int, shards: int, pick: Any) -> float | None:
+        found = [r for r in runs if r["clients"] == clients and r["shards"] == shards]
+        return pick(found[0]) if found else None
+
+    panels = [Panel(title, unit, categories, series,
+                    [[value(c, s, pick) for s in report["params"]["shards"]] for c in report["params"]["clients"]])
+              for title, unit, pick in (("Throughput", "req/s", lambda r: r["throughput"]),
+                                        ("p99 latency", "ms", lambda r: r["latency_ms"]["p99"]))]
+    path.write_bytes(bar_chart_png(panels, "One hot key vs sharded stock",
+                                   f"{report['masters']} Redis master(s), {report['machine']['cores']} cores; "
+                                   f"{report['finished_at']}"))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.sharded_drop", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shards", default="1,4,8", help="comma-separated shard counts (default 1,4,8)")
+    parser.add_argument("--clients", default="500,2000", help="comma-separated concurrent clients (default 500,2000)")
+    parser.add_argument("--requests", "-R", type=int, default=2, help="requests per client (default 2)")
+    parser.add_argument("--oversubscribe", type=int, default=5, help="demand / stock (default 5)")
+    parser.add_argument("--limit", type=int, default=2, help="perMemberLimit of the drop (default 2)")
+    parser.add_argument("--lead", type=float, default=4.0, help="seconds before the drop opens (clients connect)")
+    parser.add_argument("--saga-wait", type=float, default=180.0, help="max seconds for the saga to settle")
+    parser.add_argument("--out", type=Path, default=RESULTS / "sharded_drop", help="results path (no suffix)")
+    args = parser.parse_args(argv)
+    args.shards = [int(s) for s in args.shards.split(",")]
+    args.clients = [int(c) for c in args.clients.split(",")]
+    if any(not 1 <= s <= 16 for s in args.shards):
+        parser.error("--shards: each between 1 and 16")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.flash_drop import api
+
+    args = parse_args(argv)
+    args.api = api()
+    started = time.monotonic()
+    load_before = loadavg()
+    loadgen.require_wrk()
+    ensure_stack()
+    masters = _cluster_masters()
+    if masters == 1:
+        say("Note: the stack runs a single Redis (start it with `make up CLUSTER=1` for the 3-master cluster).")
+    seller = drop_fixtures.bench_seller()
+    buyers = drop_fixtures.buyer_pool(max(args.clients) * args.requests)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="sharded-") as tmp:
+        for clients in args.clients:
+            for shards in args.shards:
+                runs.append(run(shards, clients, args, seller, buyers, Path(tmp)))
+    problems = [f"S={r['shards']} C={r['clients']}: OVERSOLD by {r['stock']['oversold']}" for r in runs
+                if r["stock"]["oversold"]]
+    problems += [f"S={r['shards']} C={r['clients']}: {r['stock']['stranded']} unit(s) stranded" for r in runs
+                 if r["stock"]["stranded"]]
+    problems += [f"S={r['shards']} C={r['clients']}: the saga did not settle in time" for r in runs
+                 if not r["saga_settled"]]
+    report = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "seconds": round(time.monotonic() - started), "masters": masters, "machine": machine_facts(),
+              "params": {"shards": args.shards, "clients": args.clients, "requests": args.requests,
+                         "oversubscribe": args.oversubscribe, "limit": args.limit},
+              "loadavg_before": load_before, "loadavg_after": loadavg(), "runs": runs, "problems": problems}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    png = args.out.with_suffix(".png")
+    report["plot"] = str(png.relative_to(REPO)) if png.is_relative_to(REPO) else str(png)
+    plot(report, png)
+    text = markdown(report)
+    args.out.with_suffix(".md").write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print("\n" + text)
+    if any(r["stock"]["oversold"] for r in runs):
+        say("\n!!! OVERSOLD: more units were sold than the drop had. !!!")
+        return 3
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
