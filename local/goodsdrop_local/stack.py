@@ -780,8 +780,8 @@ class LocalRuntime(Server):
     def start(self) -> str:
         """Start the runtime; one that serves older code than the checkout's (a pull, an edit) is restarted."""
         fingerprint = self.code_fingerprint()
-        stale = self.running_pid() is not None and self.code_path.exists() and \
-            self.code_path.read_text().strip() != fingerprint
+        stale = self.running_pid() is not None and (not self.code_path.exists() or
+            self.code_path.read_text().strip() != fingerprint)
         if stale:
             self.stop()
         state = super().start()

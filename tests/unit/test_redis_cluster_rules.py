@@ -21,18 +21,19 @@ MEMBERS = ["1", "17", "900001"]
 ORDER = "01JD0000000000000000000000"
 
 
-def product_keys(product_id: int) -> dict[str, str]:
-    """Every key of one product: the scripts stock/settle/restock/load/set/reserve combine them."""
-    return {
-        "stock": keys.stock(product_id),
-        "stock_loading": keys.stock_loading(product_id),
-        "product_detail": keys.product_detail(product_id),
-        "stock_buyers": keys.stock_buyers(product_id),
-        "stock_holds": keys.stock_holds(product_id),
-        "stock_settled": keys.stock_settled(product_id, ORDER),
-        "stock_restocked": keys.stock_restocked(product_id, ORDER),
-        "stock_lock": keys.stock_lock(product_id),
+def product_keys(product_id: int, shard: int = 0) -> dict[str, str]:
+    """Every key of one stock shard of a product: take/settle/restock/load combine them."""
+    named = {
+        "stock": keys.stock(product_id, shard),
+        "stock_holds": keys.stock_holds(product_id, shard),
+        "stock_settled": keys.stock_settled(product_id, ORDER, shard),
+        "stock_restocked": keys.stock_restocked(product_id, ORDER, shard),
+        "stock_rebuild": keys.stock_rebuild(product_id, shard),
     }
+    if shard == 0:  # the product's own keys live with its first shard
+        named |= {"stock_loading": keys.stock_loading(product_id), "product_detail": keys.product_detail(product_id),
+                  "stock_lock": keys.stock_lock(product_id)}
+    return named
 
 
 def member_keys(member_id: str) -> dict[str, str]:
@@ -46,13 +47,22 @@ def member_keys(member_id: str) -> dict[str, str]:
         "member_pending_orders": keys.member_pending_orders(member_id),
         "order_idempotency": keys.order_idempotency(member_id, "digest"),
         "order_idempotency_resume": keys.order_idempotency_resume(member_id, "digest"),
+        "member_held": keys.member_held(member_id),
+        "member_held_returned": keys.member_held_returned(member_id, ORDER),
+        "member_held_rebuilt": keys.member_held_rebuilt(member_id),
     }
 
 
 @pytest.mark.parametrize("product_id", PRODUCTS)
-def test_every_key_of_a_product_hashes_to_one_slot(product_id):
-    named = product_keys(product_id)
+@pytest.mark.parametrize("shard", [0, 1, 7, 15])
+def test_every_key_of_a_stock_shard_hashes_to_one_slot(product_id, shard):
+    named = product_keys(product_id, shard)
     assert len(slots_of(named.values())) == 1, {name: slots_of([key]) for name, key in named.items()}
+
+
+def test_the_shards_of_a_hot_product_spread_over_slots():
+    # The point of sharding: S shards, S slots, so a cluster can serve them from different masters.
+    assert len(slots_of(keys.stock(42, shard) for shard in range(16))) == 16
 
 
 @pytest.mark.parametrize("member_id", MEMBERS)
@@ -64,10 +74,19 @@ def test_every_key_of_a_member_hashes_to_one_slot(member_id):
 def test_the_scripts_key_lists_keep_to_one_slot():
     """The KEYS each script is given today (goodsdrop.stock, .reservations, .cart, .products)."""
     p = 42
+    m = "17"
     calls = {
-        "settle_hold": [keys.stock(p), keys.stock_buyers(p), keys.stock_holds(p), keys.stock_settled(p, ORDER)],
-        "restock_units": [keys.stock(p), keys.stock_buyers(p), keys.stock_restocked(p, ORDER)],
-        "set_stock": [keys.stock(p)],
+        "claim_order": [keys.order_idempotency(m, "digest"), keys.order_record(m, ORDER),
+                        keys.member_pending_orders(m), keys.member_held(m)],
+        "unclaim_order": [keys.order_idempotency(m, "digest"), keys.order_record(m, ORDER),
+                          keys.member_pending_orders(m), keys.member_held(m), keys.member_held_returned(m, ORDER)],
+        "return_held": [keys.member_held(m), keys.member_held_returned(m, ORDER)],
+        "load_held": [keys.member_held(m), keys.member_held_rebuilt(m)],
+        "take_units": [keys.stock(p, 3), keys.stock_holds(p, 3), keys.stock_settled(p, ORDER, 3)],
+        "settle_hold": [keys.stock(p, 3), keys.stock_holds(p, 3), keys.stock_settled(p, ORDER, 3)],
+        "restock_units": [keys.stock(p, 3), keys.stock_restocked(p, ORDER, 3)],
+        "load_stock": [keys.stock(p, 3), keys.stock_holds(p, 3), keys.stock_rebuild(p, 3)],
+        "shift_available": [keys.stock(p, 3)],
         "reserve_stock": [keys.stock(p)],
         "release_lock": [keys.stock_lock(p)],
         "put_product_detail": [keys.product_detail(p)],
