@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from goodsdrop import keys, scripts
-from goodsdrop.scripts import CrossSlotKeys, SlotCheckedScript, slots_of
+from goodsdrop.scripts import CrossSlotKeys, DropScript, slots_of
 from goodsdrop_local.template import load
 
 PRODUCTS = [1, 7, 42, 100_003]
@@ -106,7 +106,7 @@ def test_different_products_and_members_spread_over_slots():
 def test_a_slot_checked_script_refuses_keys_of_two_slots_before_sending_anything():
     # A client pointed at a port nothing listens on: the refusal must come before any connection.
     client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    checked = SlotCheckedScript(client, "return 1", "example")
+    checked = DropScript(client, "return 1", "example", check_slots=True)
     with pytest.raises(CrossSlotKeys, match=r"lua/example\.lua .* several cluster slots"):
         checked(keys=[keys.stock(1), keys.stock(7)])
     with pytest.raises(CrossSlotKeys):
@@ -119,10 +119,10 @@ def test_the_check_is_on_for_every_script(monkeypatch):
     monkeypatch.setattr(scripts, "settings", dataclasses.replace(scripts.settings, check_script_slots=True))
     scripts.script.cache_clear()
     try:
-        assert isinstance(scripts.script("settle_hold"), SlotCheckedScript)
-        assert isinstance(scripts.script("change_cart_line"), SlotCheckedScript)
-        assert isinstance(scripts.script("claim_order"), SlotCheckedScript)
-        assert isinstance(scripts.script("load_stock"), SlotCheckedScript)
+        assert scripts.script("settle_hold").check_slots
+        assert scripts.script("change_cart_line").check_slots
+        assert scripts.script("claim_order").check_slots
+        assert scripts.script("load_stock").check_slots
     finally:
         scripts.script.cache_clear()
 

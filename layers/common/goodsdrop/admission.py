@@ -113,7 +113,8 @@ def _run_scripts(calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
     """Run single-key-slot scripts in one round trip; each call is (script name, KEYS, ARGV)."""
     pipe = redis_client().pipeline(transaction=False)
     for name, script_keys, args in calls:
-        pipe.evalsha(script(name).sha, len(script_keys), *script_keys, *args)
+        # A plain EVALSHA command: redis-py's cluster pipeline refuses its evalsha method.
+        pipe.execute_command("EVALSHA", script(name).sha, len(script_keys), *script_keys, *args)
     results = pipe.execute(raise_on_error=False)
     for i, (result, (name, script_keys, args)) in enumerate(zip(results, calls, strict=True)):
         if isinstance(result, NoScriptError):

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from redis.cluster import ClusterPipeline
 from redis.commands.core import Script
 from redis.crc import key_slot
 
@@ -50,23 +51,32 @@ def slots_of(keys: Iterable[str]) -> set[int]:
     return {key_slot(key.encode()) for key in keys}
 
 
-class SlotCheckedScript(Script):
-    """A registered script that refuses, before sending anything, keys spread over several slots."""
+class DropScript(Script):
+    """A registered script that also runs inside a Redis Cluster pipeline.
 
-    def __init__(self, registered_client: Any, text: str, name: str) -> None:
+    redis-py's cluster pipeline refuses `Script` objects (EVALSHA and SCRIPT LOAD are blocked
+    there), so in one the script goes as EVAL with its text: never NOSCRIPT, even right after a
+    master restarted, and Redis compiles a body once (it caches scripts by their SHA1). With
+    `check_slots` every call first refuses keys spread over several slots (CROSSSLOT on a
+    cluster), before sending anything.
+    """
+
+    def __init__(self, registered_client: Any, text: str, name: str, check_slots: bool) -> None:
         super().__init__(registered_client, text)
         self.name = name
+        self.check_slots = check_slots
 
     def __call__(self, keys: Sequence[str] | None = None, args: Iterable[Any] | None = None,
                  client: Any = None) -> Any:
-        if keys and len(slots_of(keys)) > 1:
+        if self.check_slots and keys and len(slots_of(keys)) > 1:
             raise CrossSlotKeys(f"lua/{self.name}.lua was called with keys of several cluster slots: {list(keys)}")
+        if isinstance(client, ClusterPipeline):
+            keys = list(keys or [])
+            return client.execute_command("EVAL", self.script, len(keys), *keys, *(args or []))
         return super().__call__(keys=keys, args=args, client=client)
 
 
 @cache
 def script(name: str) -> Script:
     """The registered script `lua/<name>.lua` on the shared Redis client."""
-    if settings.check_script_slots:
-        return SlotCheckedScript(redis_client(), source(name), name)
-    return redis_client().register_script(source(name))
+    return DropScript(redis_client(), source(name), name, settings.check_script_slots)
