@@ -72,7 +72,7 @@ def test_buy_a_drop_in_the_browser(page):
     assert page.locator("#stock").inner_text() == "5"
     page.screenshot(path=str(SHOTS / "1-countdown.png"))
 
-    page.wait_for_function("!document.querySelector('#buy').disabled", timeout=30_000)  # the drop opens
+    page.wait_for_function("document.querySelector('#buy')?.disabled === false", timeout=30_000)  # the drop opens
     # Another buyer takes 2 units: the page's live stock falls without a reload (SSE).
     response = httpx.post(f"{API}/orders", headers={**rival.headers(), "Idempotency-Key": str(uuid.uuid4())},
                           json={"items": [{"productId": str(drop), "quantity": 2}], "paymentToken": "tok_ok"})
@@ -103,7 +103,7 @@ def test_a_busy_drop_puts_the_buyer_in_line_and_buys_once_admitted(page):
     page.click("button.primary")
     page.wait_for_selector("#nav-logout:not([hidden])")
     page.goto(f"{API}/#/product/{drop}")
-    page.wait_for_function("!document.querySelector('#buy').disabled")
+    page.wait_for_function("document.querySelector('#buy')?.disabled === false")
     page.click("#buy")
     page.wait_for_function("document.querySelector('#message')?.textContent === 'You are number 1 in line.'")
     page.screenshot(path=str(SHOTS / "4-in-line.png"))
