@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import drop_fixtures, loadgen
-from bench.flash_drop import REPO, RESULTS, ensure_stack, loadavg, machine_facts, say, wait_saga
+from bench.flash_drop import REPO, RESULTS, audit_stock, ensure_stack, loadavg, machine_facts, say, wait_saga
 from bench.png_plot import Panel, bar_chart_png
 
 
@@ -37,25 +37,11 @@ def _cluster_masters() -> int:
 
 
 def audit(product_id: int, stock: int, accepted: int, out_of_stock: int) -> dict[str, Any]:
-    """Units sold, held and left, in Redis (summed over shards) and MySQL."""
-    from goodsdrop.clients import mysql_cursor
-    from goodsdrop.reservations import product_level
-
-    available, reserved = product_level(product_id) or (0, 0)
-    with mysql_cursor() as cur:
-        cur.execute("SELECT count FROM stock WHERE product_id = %s", (product_id,))
-        left = int(cur.fetchone()["count"])
-        cur.execute("SELECT COALESCE(SUM(op.count), 0) AS units FROM order_products op "
-                    "JOIN orders o ON o.id = op.order_id WHERE op.product_id = %s AND o.status = 'CONFIRMED'",
-                    (product_id,))
-        sold = int(cur.fetchone()["units"])
-    oversold = max(0, accepted - stock, sold - stock, reserved + sold - stock, -available)
+    """flash_drop's stock audit (summed over shards), plus the stranded units."""
+    figures = audit_stock(product_id, stock, accepted)
     # Every payment succeeds, so nothing is given back: once a buyer heard OUT_OF_STOCK, any unit
     # still available in some shard was stranded there.
-    stranded = available if out_of_stock else 0
-    return {"stock": stock, "accepted": accepted, "sold": sold, "held": reserved, "available": available,
-            "mysql_left": left, "oversold": oversold, "stranded": stranded,
-            "consistent": stock - left == sold and available + reserved + sold == stock}
+    return figures | {"stranded": figures["available"] if out_of_stock else 0}
 
 
 def run(shards: int, clients: int, args: argparse.Namespace, seller: int, buyers: list[int], workdir: Path
