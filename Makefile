@@ -16,7 +16,7 @@ ifeq ($(CLUSTER),1)
 export GOODSDROP_REDIS_CLUSTER := 1
 endif
 
-.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench logs openapi chaos
+.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench bench-shards logs openapi chaos
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ invoke: install ## Invoke one function locally: make invoke FN=PlaceOrder EVENT=
 
 bench: install ## Run the flash-drop benchmark: make bench ARGS="..."
 	@$(PYTHON) -m bench.flash_drop $(ARGS)
+
+bench-shards: install ## One hot key vs sharded stock on the Redis Cluster: make up CLUSTER=1 && make bench-shards CLUSTER=1
+	@$(PYTHON) -m bench.sharded_drop $(ARGS)
 
 logs: ## Follow the stack's logs
 	@tail -n 20 -F $(STACK_DIR)/logs/*.log

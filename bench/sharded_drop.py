@@ -22,7 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from bench import drop_fixtures, loadgen
-from bench.flash_drop import REPO, RESULTS, audit_stock, ensure_stack, loadavg, machine_facts, say, wait_saga
+from bench.flash_drop import (
+    IP_RATE_ENV,
+    REPO,
+    RESULTS,
+    audit_stock,
+    ensure_stack,
+    loadavg,
+    machine_facts,
+    restart_runtime,
+    runtime_env,
+    say,
+    use_strategy,
+    wait_saga,
+    warm_up,
+)
 from bench.png_plot import Panel, bar_chart_png
 
 
@@ -147,10 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     seller = drop_fixtures.bench_seller()
     buyers = drop_fixtures.buyer_pool(max(args.clients) * args.requests)
     runs = []
+    original = (runtime_env("GOODSDROP_STOCK_STRATEGY"), runtime_env("GOODSDROP_API_WORKERS"), runtime_env(IP_RATE_ENV))
     with tempfile.TemporaryDirectory(prefix="sharded-") as tmp:
-        for clients in args.clients:
-            for shards in args.shards:
-                runs.append(run(shards, clients, args, seller, buyers, Path(tmp)))
+        try:
+            use_strategy("lua", None)  # the Lua path, with the per-IP bucket off: every client is this machine
+            warm_up(seller, buyers, Path(tmp), "lua", 50, 30)
+            for clients in args.clients:
+                for shards in args.shards:
+                    runs.append(run(shards, clients, args, seller, buyers, Path(tmp)))
+        finally:
+            if (runtime_env("GOODSDROP_STOCK_STRATEGY"), runtime_env("GOODSDROP_API_WORKERS"),
+                    runtime_env(IP_RATE_ENV)) != original:
+                say("Restoring the runtime's settings ...")
+                restart_runtime(*original)
     problems = [f"S={r['shards']} C={r['clients']}: OVERSOLD by {r['stock']['oversold']}" for r in runs
                 if r["stock"]["oversold"]]
     problems += [f"S={r['shards']} C={r['clients']}: {r['stock']['stranded']} unit(s) stranded" for r in runs

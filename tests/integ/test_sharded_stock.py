@@ -376,3 +376,24 @@ def test_a_hold_released_while_the_shards_are_rebuilt_comes_back_to_its_shard(se
     monkeypatch.setattr(ledger, "stock_snapshot", snapshot_then_release)
     assert read_stock(product).stock == 12  # nothing stranded: the released units are available again
     assert redis_stock(product, shards)["reserved"] == 0 and held(buyer.member_id, product) == 0
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_sold_out_drop_refuses_without_claiming_and_the_refusal_replays(client, seller, shards):
+    # The sold-out fast path (reservations._sold_out_answer): one read, nothing claimed or held.
+    product = make_product(seller, 2, price=500, limit=2, shards=shards)
+    first = place(client, new_account(), [(product, 2)])
+    assert first.status_code == 202
+    late, key = new_account(), uuid.uuid4().hex
+    expiry_before = redis_client().zcard(keys.reservation_expiry())
+    refused = place(client, late, [(product, 1)], key=key)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "OUT_OF_STOCK"
+    assert held(late.member_id, product) == 0 and not redis_client().exists(keys.member_pending_orders(late.member_id))
+    assert redis_client().zcard(keys.reservation_expiry()) <= expiry_before
+    again = place(client, late, [(product, 1)], key=key)
+    assert (again.status_code, again.json()) == (409, refused.json())
+    reused = place(client, late, [(product, 2)], key=key)
+    assert reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # A line over the member's limit hears PURCHASE_LIMIT_EXCEEDED first, sold out or not.
+    over = place(client, new_account(), [(product, 3)])
+    assert over.json()["error"]["code"] == "PURCHASE_LIMIT_EXCEEDED", over.text

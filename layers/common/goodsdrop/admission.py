@@ -35,8 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
 from goodsdrop.errors import NotFound, QueueRequired, RateLimited, ValidationError
@@ -110,20 +108,11 @@ def parse_ticket(raw: str | None) -> int:
 
 
 def _run_scripts(calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
-    """Run single-key-slot scripts in one round trip; each call is (script name, KEYS, ARGV)."""
+    """Run single-slot scripts in one round trip; each call is (script name, KEYS, ARGV)."""
     pipe = redis_client().pipeline(transaction=False)
     for name, script_keys, args in calls:
-        # A plain EVALSHA command: redis-py's cluster pipeline refuses its evalsha method.
-        pipe.execute_command("EVALSHA", script(name).sha, len(script_keys), *script_keys, *args)
-    results = pipe.execute(raise_on_error=False)
-    for i, (result, (name, script_keys, args)) in enumerate(zip(results, calls, strict=True)):
-        if isinstance(result, NoScriptError):
-            # Redis restarted or failed over and lost its scripts: this call did nothing, run it again
-            # (the script object loads itself).
-            results[i] = script(name)(keys=script_keys, args=args)
-        elif isinstance(result, Exception):
-            raise result
-    return results
+        script(name)(keys=script_keys, args=args, client=pipe)
+    return pipe.execute()
 
 
 def admit_order(member_id: str, source_ip: str | None, product_ids: Sequence[int], *,

@@ -134,6 +134,46 @@ def home_shard(member_id: str | int, shards: int) -> int:
     return zlib.crc32(str(member_id).encode()) % shards if shards > 1 else 0
 
 
+# ---------------------------------------------------------------------------- step 0: sold out?
+
+
+def _sold_out_answer(res: Reservation) -> ReserveResult | None:
+    """The hot path of a sold-out drop: refuse OUT_OF_STOCK after one read, without a claim.
+
+    Most requests of an oversubscribed drop arrive after its last unit went. One pipelined read
+    (is the Idempotency-Key used, the member's held units, every shard's available) shows it, and
+    the refusal is stored under the key like any other (`lua/record_refusal.lua`). Anything
+    else goes the normal way (None): a used key, a line not on sale yet or over the member's
+    limit (those refusals come first), a stock not in Redis, or units left for every line.
+    """
+    if any(t.sales_start_ms is not None and res.now_ms < t.sales_start_ms for t in res.terms):
+        return None
+    idempotency = keys.order_idempotency(res.member_id, res.key_digest)
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.exists(idempotency)
+    pipe.hmget(keys.member_held(res.member_id), [str(line.product_id) for line in res.lines])
+    for line, terms in zip(res.lines, res.terms, strict=True):
+        for shard in range(terms.shards):
+            pipe.hget(keys.stock(line.product_id, shard), "available")
+    used, held, *levels = pipe.execute()
+    if used:
+        return None
+    outcome: dict[str, Any] | None = None
+    for line, terms, count in zip(res.lines, res.terms, held, strict=True):
+        shard_levels, levels = levels[:terms.shards], levels[terms.shards:]
+        if terms.per_member_limit is not None and int(count or 0) + line.quantity > terms.per_member_limit:
+            return None
+        if any(level is None for level in shard_levels):
+            return None
+        available = sum(int(level) for level in shard_levels)
+        if outcome is None and available < line.quantity:
+            outcome = {"code": "OUT_OF_STOCK", "productId": str(line.product_id), "available": available}
+    if outcome is None:
+        return None
+    return _parse_claim(script("record_refusal")(keys=[idempotency],
+                                                 args=[res.fingerprint, json.dumps(outcome), IDEMPOTENCY_TTL_SECONDS]))
+
+
 # ---------------------------------------------------------------------------- step 1: the claim
 
 
@@ -380,6 +420,10 @@ def reserve(res: Reservation, strategy: str | None = None, *, claimed: bool = Fa
     strategy = strategy or settings.stock_strategy
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown stock strategy {strategy!r}", details={"fields": {"stock_strategy": strategy}})
+    if strategy == "lua" and not claimed:  # (the lock strategies check under their lock, as the seed did)
+        answer = _sold_out_answer(res)
+        if answer is not None:
+            return answer
     product_ids = sorted({line.product_id for line in res.lines})
     for _ in range(4):
         with _serialised(strategy, product_ids):

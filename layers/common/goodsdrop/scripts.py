@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from redis.client import Pipeline
 from redis.cluster import ClusterPipeline
 from redis.commands.core import Script
 from redis.crc import key_slot
@@ -52,13 +53,14 @@ def slots_of(keys: Iterable[str]) -> set[int]:
 
 
 class DropScript(Script):
-    """A registered script that also runs inside a Redis Cluster pipeline.
+    """A registered script that also runs inside a pipeline, on one Redis or a Redis Cluster.
 
-    redis-py's cluster pipeline refuses `Script` objects (EVALSHA and SCRIPT LOAD are blocked
-    there), so in one the script goes as EVAL with its text: never NOSCRIPT, even right after a
-    master restarted, and Redis compiles a body once (it caches scripts by their SHA1). With
-    `check_slots` every call first refuses keys spread over several slots (CROSSSLOT on a
-    cluster), before sending anything.
+    In a pipeline the script goes as EVAL with its text: never NOSCRIPT, even right after a
+    master restarted, and Redis compiles a body once (it caches scripts by their SHA1). redis-py's
+    own way (`Script` objects queued on a pipeline) costs a SCRIPT EXISTS round trip before every
+    pipeline on one Redis and is refused by its cluster pipeline. Called alone, the script goes as
+    EVALSHA and is loaded again after NOSCRIPT. With `check_slots` every call first refuses keys
+    spread over several slots (CROSSSLOT on a cluster), before sending anything.
     """
 
     def __init__(self, registered_client: Any, text: str, name: str, check_slots: bool) -> None:
@@ -70,7 +72,7 @@ class DropScript(Script):
                  client: Any = None) -> Any:
         if self.check_slots and keys and len(slots_of(keys)) > 1:
             raise CrossSlotKeys(f"lua/{self.name}.lua was called with keys of several cluster slots: {list(keys)}")
-        if isinstance(client, ClusterPipeline):
+        if isinstance(client, (Pipeline, ClusterPipeline)):
             keys = list(keys or [])
             return client.execute_command("EVAL", self.script, len(keys), *keys, *(args or []))
         return super().__call__(keys=keys, args=args, client=client)
