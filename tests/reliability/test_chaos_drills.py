@@ -12,9 +12,19 @@ import json
 import pytest
 
 from bench.chaos import FAULTS, SHORT, run_drill
+from goodsdrop.settings import settings
+
+# The redis drill restarts the one Redis server empty. On a Redis Cluster the drill would have to
+# empty one master of three, which it cannot yet, and the recovery is not proven for that case (the
+# stock epoch is one key on one master, so it may survive the loss of another). Known gap: strictly
+# expected to fail there, so the day it passes this marker must go.
+ONE_MASTER_LOSS = pytest.mark.xfail(settings.redis_cluster, strict=True,
+                                    reason="Redis Cluster: the drill cannot empty one master; recovery unproven")
+DRILLS = [pytest.param(drill, 1, marks=ONE_MASTER_LOSS if drill == "redis" else ()) for drill in FAULTS]
+DRILLS += [pytest.param("redis", 4, marks=ONE_MASTER_LOSS), pytest.param("duplicates", 8)]
 
 
-@pytest.mark.parametrize("drill,shards", [(drill, 1) for drill in FAULTS] + [("redis", 4), ("duplicates", 8)])
+@pytest.mark.parametrize("drill,shards", DRILLS)
 def test_after_the_drill_no_order_unit_or_refund_is_lost(stack, drill, shards):
     result = run_drill(drill, SHORT, shards)
     print(json.dumps(result.row() | {"notes": result.notes}))  # the drill's figures (pytest -s shows them)
