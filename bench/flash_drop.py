@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -635,21 +636,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["problems"] = problems_of(runs)
     report["targets"] = evaluate(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    png = args.out.with_suffix(".png")
-    report["plot"] = str(png.relative_to(REPO)) if png.is_relative_to(REPO) else str(png)
-    plot(report, png)
-    text = markdown(report)
-    args.out.with_suffix(".md").write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print("\n" + text)
-    say(f"Wrote {args.out.with_suffix('.md')}, .json and .png in {report['seconds']} s.")
+    write_results(args.out, report, markdown, plot)
     code = exit_code(report)
     if code == 3:
         say("\n!!! OVERSOLD: more units were sold than the drop had. This is a correctness failure. !!!")
     elif code:
         say("\nThe run had problems (see PROBLEMS above).")
     return code
+
+
+def write_results(out: Path, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str],
+                  plot: Callable[[dict[str, Any], Path], None]) -> None:
+    """Write `out`.png, .md and .json of a benchmark's report and print its Markdown."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = out.with_suffix(".png")
+    report["plot"] = str(png.relative_to(REPO)) if png.is_relative_to(REPO) else str(png)
+    plot(report, png)
+    text = markdown(report)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print("\n" + text)
+    say(f"Wrote {out.with_suffix('.md')}, .json and .png in {report['seconds']} s.")
 
 
 def problems_of(runs: list[dict[str, Any]]) -> list[str]:

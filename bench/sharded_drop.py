@@ -12,7 +12,6 @@ bench/results/sharded_drop.{md,json,png}; exit code 3 on any oversell, 1 on a st
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -24,7 +23,6 @@ from typing import Any
 from bench import drop_fixtures, loadgen
 from bench.flash_drop import (
     IP_RATE_ENV,
-    REPO,
     RESULTS,
     audit_stock,
     ensure_stack,
@@ -36,6 +34,7 @@ from bench.flash_drop import (
     use_strategy,
     wait_saga,
     warm_up,
+    write_results,
 )
 from bench.png_plot import Panel, bar_chart_png
 
@@ -185,14 +184,7 @@ def main(argv: list[str] | None = None) -> int:
               "params": {"shards": args.shards, "clients": args.clients, "requests": args.requests,
                          "oversubscribe": args.oversubscribe, "limit": args.limit},
               "loadavg_before": load_before, "loadavg_after": loadavg(), "runs": runs, "problems": problems}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    png = args.out.with_suffix(".png")
-    report["plot"] = str(png.relative_to(REPO)) if png.is_relative_to(REPO) else str(png)
-    plot(report, png)
-    text = markdown(report)
-    args.out.with_suffix(".md").write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print("\n" + text)
+    write_results(args.out, report, markdown, plot)
     if any(r["stock"]["oversold"] for r in runs):
         say("\n!!! OVERSOLD: more units were sold than the drop had. !!!")
         return 3
