@@ -1,7 +1,8 @@
 """The Lua scripts of `lua/`, registered once per process.
 
 redis-py's `Script` calls EVALSHA and reloads the script after NOSCRIPT (e.g. after a Redis
-restart), so callers just call the script object. On Redis Cluster the client sends EVALSHA to
+restart), so callers just call the script object - alone, or queued on a pipeline with
+`client=pipe` (see DropScript). On Redis Cluster the client sends EVALSHA to
 the node owning the first key, and a reload (SCRIPT LOAD) goes to every master, so the same
 holds there - provided every key of one call hashes to one slot (see goodsdrop.keys).
 
