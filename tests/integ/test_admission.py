@@ -30,7 +30,8 @@ from goodsdrop.admission import (
 )
 from goodsdrop.clients import redis_client
 from goodsdrop.errors import NotFound, QueueRequired, RateLimited
-from goodsdrop.ratelimit import TokenBucket, now_ms, take_token
+from goodsdrop.ids import now_ms
+from goodsdrop.ratelimit import TokenBucket, take_token
 from goodsdrop.stock import read_stock
 from tests.support.accounts import new_account
 from tests.support.orders import API, make_product, place

@@ -38,8 +38,9 @@ from typing import Any
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
 from goodsdrop.errors import NotFound, QueueRequired, RateLimited, ValidationError
+from goodsdrop.ids import now_ms
 from goodsdrop.products import get_product
-from goodsdrop.ratelimit import TokenBucket, now_ms, retry_after_seconds
+from goodsdrop.ratelimit import TokenBucket, retry_after_seconds
 from goodsdrop.scripts import script
 from goodsdrop.settings import settings
 from goodsdrop.stock import read_stock

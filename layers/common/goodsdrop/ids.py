@@ -15,9 +15,14 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EVENT_NAMESPACE = uuid.UUID("0f7e5a52-3c1b-4d5e-9a0b-6f7d1c2e3b4a")
 
 
-def new_ulid(now_ms: int | None = None) -> str:
+def now_ms() -> int:
+    """This host's clock in epoch milliseconds: the time of ULIDs, reservations, buckets and waiting rooms."""
+    return int(time.time() * 1000)
+
+
+def new_ulid(at_ms: int | None = None) -> str:
     """A new ULID: 48 bits of epoch milliseconds, then 80 random bits."""
-    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    millis = now_ms() if at_ms is None else at_ms
     value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
     chars = []
     for _ in range(26):

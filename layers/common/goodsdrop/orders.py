@@ -36,7 +36,7 @@ from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.http import Caller, page_body
-from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.ids import event_id_for, is_ulid, new_ulid, now_ms
 from goodsdrop.products import MAX_ID, Product, get_product, iso, sale_status
 from goodsdrop.reservations import (
     Line,
@@ -87,10 +87,6 @@ class DeliveryChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     deliveryStatus: Annotated[StrictStr, Field(pattern=r"^(PREPARING|SHIPPED|DELIVERED)$")]  # noqa: N815
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # ---------------------------------------------------------------------------- placing an order

@@ -22,11 +22,11 @@ The waiting room (goodsdrop.admission) uses the same clock for the same reasons.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from goodsdrop.clients import redis_client
 from goodsdrop.errors import RateLimited
+from goodsdrop.ids import now_ms
 from goodsdrop.scripts import script
 
 
@@ -96,11 +96,6 @@ class TokenBucket:
     def script_args(self, now_ms: int) -> list[int | str]:
         """ARGV of `lua/take_token.lua` for one call at `now_ms`."""
         return [now_ms, repr(float(self.rate_per_second)), max(1, self.burst)]
-
-
-def now_ms() -> int:
-    """The caller's clock in epoch milliseconds (the buckets' and waiting rooms' time)."""
-    return int(time.time() * 1000)
 
 
 def retry_after_seconds(wait_ms: int) -> int:
