@@ -34,6 +34,7 @@ from bench.legacy_reserve import parse as _parse
 from bench.legacy_reserve import script_call as _script_call
 from bench.legacy_reserve import source as _legacy_source
 from goodsdrop import keys
+from goodsdrop.clock import now_ms
 from goodsdrop.ids import new_ulid
 from goodsdrop.reservations import Line, Reservation, ReserveResult, Terms
 from goodsdrop.settings import settings
@@ -149,7 +150,7 @@ async def _core(tag: str, stock: int, calls: int, connections: int, pipeline: in
     # The calls are built (by the product's own builder) and packed before the clock starts, as
     # redis-benchmark has its command ready: the rate is sending, the script and parsing the answers.
     building = time.perf_counter()
-    now = int(time.time() * 1000)
+    now = now_ms()
     batches = []
     for start in range(0, calls, pipeline):
         packed = []
@@ -225,7 +226,7 @@ def redis_benchmark(stock: int, calls: int, *, connections: int = 4, pipeline: i
     r = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     sha = r.script_load(_legacy_source())
     product_id = 9_100_000_000 + os.getpid()
-    now = int(time.time() * 1000)
+    now = now_ms()
     res = Reservation("__rand_int__", "__rand_int__", [Line(product_id, 1, PRICE)], [Terms(limit, None)],
                       "f" * 40, "__rand_int__", now, now + 600_000)
     script_keys, args = _script_call(res)

@@ -43,11 +43,11 @@ from bench import drop_fixtures, loadgen
 from bench.core import CoreResult, redis_benchmark, reservation_core
 from bench.png_plot import Panel, bar_chart_png
 from bench.procs import StackCpu, delta
+from goodsdrop.reservations import STRATEGIES
 from goodsdrop.settings import settings
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-STRATEGIES = ("lua", "mysql_lock", "redis_lock")
 FINAL_STATUSES = ("CONFIRMED", "FAILED", "EXPIRED", "CANCELLED")
 SEED = {  # the seed's JMeter figures (../shared/seed-summary.md): req/s, average latency in ms
     "lua": (318.5, 1090.0), "mysql_lock": (106.1, 4074.0), "redis_lock": (73.8, 2531.0),
@@ -163,7 +163,7 @@ def restart_runtime(strategy: str | None, workers: str | None, ip_rate: str | No
     _set_env("GOODSDROP_STOCK_STRATEGY", strategy)
     _set_env("GOODSDROP_API_WORKERS", workers)
     _set_env(IP_RATE_ENV, ip_rate)
-    with stack._stack_lock():  # the same lock `make up` / `make down` take
+    with stack.stack_lock():  # the same lock `make up` / `make down` take
         stack.RUNTIME.stop()
         stack.RUNTIME.start()
     return time.monotonic() - started

@@ -24,9 +24,9 @@ from bench.drop_fixtures import bench_seller
 from bench.legacy_reserve import buyers_key, script_call, source
 from goodsdrop import keys
 from goodsdrop.clients import mysql_transaction, redis_client
+from goodsdrop.clock import now_ms
 from goodsdrop.ids import new_ulid
-from goodsdrop.reservations import Line, Reservation, Terms, reserve
-from goodsdrop.stock import load_stock
+from goodsdrop.reservations import Line, Reservation, Terms, load_stock, reserve
 
 PRICE = 1000
 MEMBER_BASE = 9_000_000_000  # synthetic member ids (the claim does not read members)
@@ -44,7 +44,7 @@ def _product(stock: int, shards: int) -> int:
 
 
 def _reservation(product_id: int, member: int, shards: int) -> Reservation:
-    now = int(time.time() * 1000)
+    now = now_ms()
     return Reservation(new_ulid(now), str(member), [Line(product_id, 1, PRICE)], [Terms(2, None, shards)],
                        "f" * 40, uuid.uuid4().hex[:40], now, now + 600_000)
 

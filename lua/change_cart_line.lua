@@ -1,17 +1,19 @@
 -- Add to, or set, one line of a member's cart atomically, within the cart's rules.
 -- KEYS[1]  the member's cart hash (keys.cart): productId -> quantity
 -- ARGV[1]  product id
--- ARGV[2]  mode: "add" (quantity += ARGV[3]) or "set" (quantity = ARGV[3] on a line already in the
---          cart; 0 removes the line)
+-- ARGV[2]  mode: CartLineChange.ADD = 'add' (quantity += ARGV[3]) or CartLineChange.SET = 'set'
+--          (quantity = ARGV[3] on a line already in the cart; 0 removes the line)
 -- ARGV[3]  quantity
 -- ARGV[4]  the product's per-member limit (0 = none)
 -- ARGV[5]  most units of one product in a cart
 -- ARGV[6]  most distinct lines in a cart
 -- ARGV[7]  seconds the cart is kept after this change (sliding TTL)
--- Returns  the line's new quantity (0 = removed),
---          -1 over the per-member limit, -2 the cart is full, -3 over the most units of a line,
---          -4 "set" on a product that is not in the cart (checked here, so a line removed by a
---             concurrent request is never brought back by a "set").
+-- Returns  the line's new quantity (0 = removed), CartLineCode.OVER_MEMBER_LIMIT = -1 over the
+--          per-member limit, CartLineCode.CART_FULL = -2 the cart is full,
+--          CartLineCode.OVER_LINE_MAXIMUM = -3 over the most units of a line,
+--          CartLineCode.NOT_IN_CART = -4 "set" on a product that is not in the cart (checked here, so a
+--          line removed by a concurrent request is never brought back by a "set").
+-- (The names are goodsdrop.codes'.)
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if ARGV[2] == 'set' and current == 0 then
   return -4

@@ -13,10 +13,13 @@
 -- ARGV[6]  the order document (JSON: lines with prices, total)
 -- ARGV[7]  idempotency record ttl (s)   ARGV[8]  order record ttl (s)   ARGV[9]  number of lines n
 -- ARGV[10+4(i-1)], +1, +2, +3   line i: product id, quantity, per-member limit (-1 none), sales start ms (-1 none)
--- Returns  {'REPLAY', state, outcome, order}  the key was used before with the same request
---          {'REUSED'}                          the key was used before with another request
---          {'REFUSED', outcome}                NOT_ON_SALE / PURCHASE_LIMIT_EXCEEDED (stored)
---          {'CLAIMED'}
+-- Returns  {ClaimAnswer.REPLAY = 'REPLAY', state, outcome, order}  the key was used with the same request
+--          {ClaimAnswer.REUSED = 'REUSED'}  the key was used before with another request
+--          {ClaimAnswer.REFUSED = 'REFUSED', outcome}  NOT_ON_SALE / PURCHASE_LIMIT_EXCEEDED (stored)
+--          {ClaimAnswer.CLAIMED = 'CLAIMED'}
+-- Writes   the record's status RecordStatus.PENDING = 'PENDING'; the key's state
+--          IdempotencyState.IN_FLIGHT = 'IN_FLIGHT' (claimed) or IdempotencyState.DONE = 'DONE' (refused).
+-- (The names are goodsdrop.codes'.)
 local idem = redis.call('HMGET', KEYS[1], 'fp', 'state', 'outcome', 'order')
 if idem[1] then
   if idem[1] ~= ARGV[1] then

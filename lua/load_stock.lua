@@ -6,7 +6,8 @@
 -- ARGV[1]  the rebuild's token   ARGV[2]  units available in this shard
 -- ARGV[3]  the units the rebuild counted as held in this shard (its holds when read, plus the adds)
 -- ARGV[4]  n, then n x (order, "member:units"): holds Redis lost that the ledger has OPEN
--- Returns  {available, version}; {-9, 0} when the token is gone (Redis lost its data: recover first).
+-- Returns  {available, version}; {RebuildCode.TOKEN_LOST = -9, 0} when the token is gone (Redis lost
+--          its data: recover first). (The name is goodsdrop.codes'.)
 -- A hold released since the rebuild read the holds (the hot path gives units back without the
 -- MySQL lock) is no longer in the hash: its units are added to this shard's available.
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then

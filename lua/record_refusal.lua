@@ -2,8 +2,9 @@
 -- the buyer's Idempotency-Key, unless the key was used meanwhile. One key: the member's slot.
 -- KEYS[1]  the member's idempotency record for this key (hash: fp, state, outcome, order, started)
 -- ARGV[1]  the request's fingerprint   ARGV[2]  the refusal (JSON)   ARGV[3]  record ttl (s)
--- Returns  {'REFUSED', outcome} stored now, or, as claim_order.lua,
---          {'REPLAY', state, outcome, order} / {'REUSED'} when the key was used in between.
+-- Returns  {ClaimAnswer.REFUSED = 'REFUSED', outcome} stored now (IdempotencyState.DONE = 'DONE'), or,
+--          as claim_order.lua, {ClaimAnswer.REPLAY = 'REPLAY', state, outcome, order} /
+--          {ClaimAnswer.REUSED = 'REUSED'} when the key was used in between. (The names are goodsdrop.codes'.)
 local idem = redis.call('HMGET', KEYS[1], 'fp', 'state', 'outcome', 'order')
 if idem[1] then
   if idem[1] ~= ARGV[1] then

@@ -3,8 +3,9 @@
 -- The member's `held` count is given back separately, on the member's slot (return_held.lua).
 -- KEYS[1]  the shard's stock hash   KEYS[2]  the line's restocked marker in this shard
 -- ARGV[1]  units   ARGV[2]  marker ttl (s)
--- Returns  {code, available, version}: 1 applied; 0 already applied; 2 stock not cached (nothing to do:
---          the next load reads MySQL, which then has the units).
+-- Returns  {code, available, version}: SettleCode.APPLIED = 1 applied; SettleCode.ALREADY = 0 already
+--          applied; SettleCode.NOT_CACHED = 2 stock not cached (nothing to do: the next load reads
+--          MySQL, which then has the units). (The names are goodsdrop.codes'.)
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {0, -1, -1}
 end

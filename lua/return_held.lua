@@ -2,7 +2,8 @@
 -- compensation, cancel, return), or undo that give-back when the caller's MySQL transaction failed.
 -- KEYS[1]  the member's held units (hash productId -> units)
 -- KEYS[2]  the order's held-returned marker (hash productId -> 1)
--- ARGV[1]  'return' or 'undo'   ARGV[2]  marker ttl (s)   ARGV[3]  number of lines n, then n x (product id, units)
+-- ARGV[1]  HeldChange.RETURN = 'return' or HeldChange.UNDO = 'undo' (goodsdrop.codes)
+-- ARGV[2]  marker ttl (s)   ARGV[3]  number of lines n, then n x (product id, units)
 -- Returns  the number of lines changed now (0: every line was already so).
 local changed = 0
 local p = 4

@@ -1,4 +1,5 @@
--- End an order's hold in one stock shard: sold ('C') or released back to this shard ('X'), once.
+-- End an order's hold in one stock shard: sold (SettleTarget.SOLD = 'C') or released back to this shard
+-- (SettleTarget.RELEASED = 'X'), once. (The names are goodsdrop.codes'.)
 -- The saga calls it for every shard of the product (a line may be split over shards), under the
 -- product's MySQL row lock, before its transaction commits; so does the hot path when a pass or a
 -- publish failed. The settled marker (with the units it ended) makes a repeat a no-op. The
@@ -6,10 +7,11 @@
 -- KEYS[1]  the shard's stock hash   KEYS[2]  its holds hash (order -> "member:units")
 -- KEYS[3]  this order's settled marker in the shard ("C:<units>" / "X:<units>")
 -- ARGV[1]  order id   ARGV[2]  'C' or 'X'   ARGV[3]  marker ttl (s)
--- Returns  {code, available, version, units}: code 1 applied (units: what this shard's hold had);
---          0 already so; 2 stock not cached (only the marker and the hold are written: the next
---          load computes the stock from MySQL and the markers); -3 refused: a sale ('C') of units
---          already released ('X') - the caller must not sell them. available/version: -1 unknown.
+-- Returns  {code, available, version, units}: SettleCode.APPLIED = 1 applied (units: what this shard's
+--          hold had); SettleCode.ALREADY = 0 already so; SettleCode.NOT_CACHED = 2 stock not cached
+--          (only the marker and the hold are written: the next load computes the stock from MySQL and
+--          the markers); SettleCode.REFUSED = -3 refused: a sale ('C') of units already released
+--          ('X') - the caller must not sell them. available/version: -1 unknown.
 local current = redis.call('GET', KEYS[3])
 local target = ARGV[2]
 local state, marked = nil, 0

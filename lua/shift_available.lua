@@ -3,8 +3,9 @@
 -- (rebalancing: take from the fullest, then give to an empty one - units are never created).
 -- KEYS[1]  the shard's stock hash (available, reserved, version)
 -- ARGV[1]  the change: n > 0 adds n units; n < 0 takes min(available, -n) units
--- Returns  {1, units moved (signed), available, version},
---          {2, 0, -1, -1} when the shard's stock is not cached (nothing changed).
+-- Returns  {ShiftCode.SHIFTED = 1, units moved (signed), available, version},
+--          {ShiftCode.NOT_CACHED = 2, 0, -1, -1} when the shard's stock is not cached (nothing changed).
+-- (The names are goodsdrop.codes'.)
 local v = redis.call('HMGET', KEYS[1], 'available', 'version')
 if not v[1] then
   return {2, 0, -1, -1}

@@ -6,8 +6,9 @@
 -- KEYS[3]  the order's settled marker in this shard (set once the hold ended)
 -- ARGV[1]  order id   ARGV[2]  member id   ARGV[3]  units the line still needs (> 0)
 -- Returns  {units the order holds in this shard now (0: the shard is empty), available, version},
---          {-2, 0, 0} the shard's stock is not in Redis (load it and call again),
---          {-4, 0, 0} the order's hold already ended here (released or sold): take nothing.
+--          {TakeCode.NOT_LOADED = -2, 0, 0} the shard's stock is not in Redis (load it and call again),
+--          {TakeCode.HOLD_ENDED = -4, 0, 0} the order's hold already ended here (released or sold): take nothing.
+-- (The names are goodsdrop.codes'.)
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return {-4, 0, 0}
 end

@@ -4,7 +4,9 @@
 -- Every key is the member's: one slot.
 -- KEYS[1]  the idempotency record   KEYS[2]  the order record   KEYS[3]  the member's pending orders
 -- KEYS[4]  the member's held units  KEYS[5]  the order's held-returned marker (hash productId -> 1)
--- ARGV[1]  order id   ARGV[2]  record status (REFUSED or ABORTED)   ARGV[3]  reason
+-- ARGV[1]  order id   ARGV[3]  reason
+-- ARGV[2]  record status: RecordStatus.REFUSED = 'REFUSED' or RecordStatus.ABORTED = 'ABORTED'
+--          (the key keeps IdempotencyState.DONE = 'DONE' with the outcome; the names are goodsdrop.codes')
 -- ARGV[4]  the stored outcome (JSON), or '' to forget the key   ARGV[5]  idempotency ttl (s)
 -- ARGV[6]  marker ttl (s)   ARGV[7]  number of lines n, then n x (product id, units)
 -- Returns  the number of lines whose units went back to `held` now.

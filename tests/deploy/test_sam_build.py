@@ -47,7 +47,8 @@ def test_every_function_is_built_with_its_handler(build_dir):
 def test_the_layer_has_goodsdrop_the_lua_scripts_and_the_requirements(build_dir):
     site = build_dir / "CommonLayer" / "python"
     source = REPO_ROOT / "layers" / "common" / "goodsdrop"
-    assert {p.name for p in (site / "goodsdrop").glob("*.py")} == {p.name for p in source.glob("*.py")}
+    built = {p.relative_to(site / "goodsdrop") for p in (site / "goodsdrop").rglob("*.py")}
+    assert built == {p.relative_to(source) for p in source.rglob("*.py") if "__pycache__" not in p.parts}
     lua = {p.name for p in (REPO_ROOT / "lua").glob("*.lua")}
     assert lua and {p.name for p in (site / "goodsdrop" / "lua").glob("*.lua")} == lua
     assert {p.name for p in site.iterdir()} >= REQUIRED_PACKAGES

@@ -15,8 +15,9 @@ import pytest
 
 from goodsdrop import keys, sessions
 from goodsdrop.clients import mysql_cursor, redis_client
+from goodsdrop.clock import db_now
 from goodsdrop.errors import RateLimited, Unauthorized
-from goodsdrop.sessions import LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP, utc_now
+from goodsdrop.sessions import LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP
 from goodsdrop.tokens import issue_access_token, new_opaque_token, signing_key, token_digest
 from tests.support.accounts import PASSWORD, new_account
 from tests.support.auth_flow import api, bearer, login, reset_local_ip_throttle
@@ -140,7 +141,7 @@ def test_unknown_and_expired_refresh_tokens(client):
     pair = login(client, member.email, PASSWORD)
     with mysql_cursor() as cur:
         cur.execute("UPDATE refresh_tokens SET expires_at = %s WHERE token_hash = %s",
-                    (utc_now() - timedelta(seconds=1), token_digest(pair["refreshToken"])))
+                    (db_now() - timedelta(seconds=1), token_digest(pair["refreshToken"])))
     expired = client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
     assert expired.status_code == 401 and expired.json()["error"]["details"]["reason"] == "expired"
 
@@ -186,7 +187,7 @@ def test_verification_links_expire_and_resend_is_rate_limited(client):
         mid = cur.fetchone()["id"]
         stale = new_opaque_token()
         cur.execute("INSERT INTO email_verifications (token_hash, member_id, expires_at) VALUES (%s, %s, %s)",
-                    (token_digest(stale), mid, utc_now() - timedelta(seconds=1)))
+                    (token_digest(stale), mid, db_now() - timedelta(seconds=1)))
     expired = client.get("/members/verify", params={"token": stale})
     assert expired.status_code == 410 and _error(expired) == "VERIFICATION_LINK_EXPIRED"
     assert client.get("/members/verify", params={"token": new_opaque_token()}).status_code == 404

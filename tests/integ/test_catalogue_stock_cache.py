@@ -18,6 +18,7 @@ from goodsdrop.errors import Conflict
 from goodsdrop.products import cache_product, get_product, load_product
 from tests.support.accounts import new_account
 from tests.support.catalogue import API, StockChangedTap, create_product
+from tests.support.reserve_stock import reserve_stock
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_setting_stock_to_zero_sells_out(seller):
     assert put_stock(seller, pid, 0).json()["status"] == "sold_out"
     assert httpx.get(f"{API}/products/{pid}").json()["status"] == "sold_out"
     with pytest.raises(Conflict):
-        stock.reserve_stock(int(pid), 1)
+        reserve_stock(int(pid), 1)
 
 
 def test_many_threads_on_a_cold_key_read_mysql_once(seller, monkeypatch):
@@ -106,14 +107,14 @@ def test_stock_rule_during_a_live_drop(seller):
     """A seller's stock is the units not yet sold. Reserved units stay held, so the new stock
     leaves `stock - reserved` to sell; a stock below the reserved units is refused (409)."""
     pid = create_product(seller, stock=10)["id"]
-    assert stock.reserve_stock(int(pid), 4) == 6  # buyers hold 4 units
+    assert reserve_stock(int(pid), 4) == 6  # buyers hold 4 units
     lowered = put_stock(seller, pid, 6)
     assert lowered.status_code == 200 and lowered.json()["stock"] == 2  # 6 left to sell, 4 of them held
     assert mysql_count(pid) == 6
     with pytest.raises(Conflict) as refused:
-        stock.reserve_stock(int(pid), 3)
+        reserve_stock(int(pid), 3)
     assert refused.value.code == "OUT_OF_STOCK"
-    assert stock.reserve_stock(int(pid), 2) == 0
+    assert reserve_stock(int(pid), 2) == 0
     too_low = put_stock(seller, pid, 5)
     assert too_low.status_code == 409 and too_low.json()["error"]["code"] == "INVALID_STATE"
     assert too_low.json()["error"]["details"]["reserved"] == 6
@@ -131,7 +132,7 @@ def test_buyers_and_a_seller_lowering_stock_concurrently_never_oversell(seller):
     def buyer(_: int) -> None:
         for _ in range(10):
             try:
-                stock.reserve_stock(pid, 1)
+                reserve_stock(pid, 1)
                 sold.append(1)
             except Conflict:
                 return

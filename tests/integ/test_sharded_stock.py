@@ -353,7 +353,7 @@ def test_after_redis_loses_its_data_every_shard_and_every_member_count_is_rebuil
 
 def test_a_hold_released_while_the_shards_are_rebuilt_comes_back_to_its_shard(seller, monkeypatch):
     from goodsdrop import ledger
-    from goodsdrop.stock import forget_shards
+    from goodsdrop.reservations import forget_shards
 
     shards = 4
     product = make_product(seller, 12, price=100, shards=shards)
@@ -380,7 +380,7 @@ def test_a_hold_released_while_the_shards_are_rebuilt_comes_back_to_its_shard(se
 
 @pytest.mark.parametrize("shards", [1, 4])
 def test_a_sold_out_drop_refuses_without_claiming_and_the_refusal_replays(client, seller, shards):
-    # The sold-out fast path (reservations._sold_out_answer): one read, nothing claimed or held.
+    # The sold-out fast path (goodsdrop.reservations.claim._sold_out_answer): one read, nothing claimed or held.
     product = make_product(seller, 2, price=500, limit=2, shards=shards)
     first = place(client, new_account(), [(product, 2)])
     assert first.status_code == 202

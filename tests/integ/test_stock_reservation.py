@@ -1,4 +1,5 @@
-"""lua/reserve_stock.lua through goodsdrop.stock on the real Redis: check, decrement, never below zero."""
+"""The bare stock decrement (tests/support/reserve_stock.lua) on the real Redis: check, decrement, never below
+zero; and a seller's stock change against reserved units."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from goodsdrop import keys
 from goodsdrop.clients import mysql_transaction, redis_client
 from goodsdrop.errors import Conflict
-from goodsdrop.stock import reserve_stock, set_stock
+from goodsdrop.stock import set_stock
 from tests.support.accounts import new_account
+from tests.support.reserve_stock import reserve_stock
 
 
 @pytest.fixture

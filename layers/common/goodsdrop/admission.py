@@ -37,8 +37,8 @@ from typing import Any
 
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
+from goodsdrop.clock import now_ms
 from goodsdrop.errors import NotFound, QueueRequired, RateLimited, ValidationError
-from goodsdrop.ids import now_ms
 from goodsdrop.products import get_product
 from goodsdrop.ratelimit import TokenBucket, retry_after_seconds
 from goodsdrop.scripts import script

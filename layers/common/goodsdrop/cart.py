@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StrictInt, StrictStr
 
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
+from goodsdrop.codes import CartLineChange, CartLineCode, CartLineStatus, SaleStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
+from goodsdrop.fields import CamelCaseBody
 from goodsdrop.products import get_product, parse_product_id
 from goodsdrop.scripts import script
 from goodsdrop.stock import read_stock
@@ -27,18 +28,14 @@ MAX_QUANTITY = 99
 MAX_LINES = 50
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class NewCartLine(_Body):
+class NewCartLine(CamelCaseBody):
     """Body of POST /cart/items: adds `quantity` to what the cart holds."""
 
     product_id: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[0-9]+$")]
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 
 
-class CartLineQuantity(_Body):
+class CartLineQuantity(CamelCaseBody):
     """Body of PATCH /cart/items/{productId}: sets the quantity (0 removes the line)."""
 
     quantity: Annotated[StrictInt, Field(ge=0, le=MAX_QUANTITY)]
@@ -53,22 +50,22 @@ def parse_cart_product_id(raw: str | None) -> int:
                               details={"fields": {"productId": "malformed"}}) from None
 
 
-def _change(member_id: str, product_id: int, mode: str, quantity: int, per_member_limit: int | None) -> int:
+def _change(member_id: str, product_id: int, mode: CartLineChange, quantity: int, per_member_limit: int | None) -> int:
     result = int(script("change_cart_line")(
         keys=[keys.cart(member_id)],
         args=[product_id, mode, quantity, per_member_limit or 0, MAX_QUANTITY, MAX_LINES, CART_TTL_SECONDS],
     ))
-    if result == -1:
+    if result == CartLineCode.OVER_MEMBER_LIMIT:
         raise Conflict(f"at most {per_member_limit} of this product per member",
                        code="PURCHASE_LIMIT_EXCEEDED",
                        details={"productId": str(product_id), "perMemberLimit": per_member_limit})
-    if result == -2:
+    if result == CartLineCode.CART_FULL:
         raise Conflict(f"a cart holds at most {MAX_LINES} different products", code="CART_FULL",
                        details={"maxLines": MAX_LINES})
-    if result == -3:
+    if result == CartLineCode.OVER_LINE_MAXIMUM:
         raise ValidationError(f"a line holds at most {MAX_QUANTITY} units",
                               details={"fields": {"quantity": f"the line would exceed {MAX_QUANTITY}"}})
-    if result == -4:
+    if result == CartLineCode.NOT_IN_CART:
         raise NotFound(f"product {product_id} is not in your cart", details={"productId": str(product_id)})
     return result
 
@@ -77,7 +74,7 @@ def add_to_cart(member_id: str, line: NewCartLine) -> dict[str, Any]:
     """Add units of a product to the member's cart; returns the cart."""
     product_id = parse_cart_product_id(line.product_id)
     product = get_product(product_id)  # 404 for unknown or unlisted products
-    _change(member_id, product_id, "add", line.quantity, product.per_member_limit)
+    _change(member_id, product_id, CartLineChange.ADD, line.quantity, product.per_member_limit)
     return view_cart(member_id)
 
 
@@ -88,7 +85,7 @@ def set_cart_quantity(member_id: str, product_id: int, quantity: int) -> dict[st
     needs no product lookup, so a line whose product was unlisted can still be zeroed.
     """
     per_member_limit = get_product(product_id).per_member_limit if quantity > 0 else None
-    _change(member_id, product_id, "set", quantity, per_member_limit)
+    _change(member_id, product_id, CartLineChange.SET, quantity, per_member_limit)
     return view_cart(member_id)
 
 
@@ -115,8 +112,8 @@ def cart_lines(member_id: int | str) -> list[tuple[int, int]]:
 
 
 def _line_status(quantity: int, stock: int, status: str) -> str:
-    if status == "on_sale" and quantity > stock:
-        return "insufficient_stock"
+    if status == SaleStatus.ON_SALE and quantity > stock:
+        return CartLineStatus.INSUFFICIENT_STOCK
     return status
 
 

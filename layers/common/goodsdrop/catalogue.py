@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -30,11 +29,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
-from goodsdrop import keys, stock
+from goodsdrop import clock, keys, stock
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Forbidden, NotFound, ValidationError
+from goodsdrop.fields import CamelCaseBody
 from goodsdrop.http import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from goodsdrop.products import (
     PRODUCT_COLUMNS,
@@ -44,7 +44,7 @@ from goodsdrop.products import (
     product_from_row,
     sale_status,
 )
-from goodsdrop.reservations import MAX_SHARDS
+from goodsdrop.reservations import MAX_SHARDS, forget_shards, load_stock
 
 MAX_PRICE = 10**12  # won; far above any real price and exact in every JSON client
 MAX_PER_MEMBER_LIMIT = 10_000
@@ -101,13 +101,10 @@ StockShards = Annotated[StrictInt, Field(ge=1, le=MAX_SHARDS)]
 SalesStart = Annotated[datetime, BeforeValidator(parse_sales_start)]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True,
-                              str_strip_whitespace=True)
-
-
-class _ProductText(_Body):
+class _ProductText(CamelCaseBody):
     """The text rules of a product's name and description, shared by create and edit."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     @field_validator("name", check_fields=False)
     @classmethod
@@ -156,17 +153,13 @@ class ProductChanges(_ProductText):
         return self
 
 
-class StockChange(_Body):
+class StockChange(CamelCaseBody):
     """Body of PUT /products/{id}/stock: the units not yet sold, from now on."""
 
     stock: StockUnits
 
 
 # ------------------------------------------------------------------------------ sellers' writes
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment is not None else None
-
-
 def _item(product: Product, available: int) -> dict[str, Any]:
     return product.to_json() | {"stock": available, "status": sale_status(available, product.sales_start_at)}
 
@@ -177,7 +170,7 @@ def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
         cur.execute(
             "INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "
             "stock_shards) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (seller_id, new.name, new.description, new.price, _naive_utc(new.sales_start_at), new.per_member_limit,
+            (seller_id, new.name, new.description, new.price, clock.to_db(new.sales_start_at), new.per_member_limit,
              new.stock_shards),
         )
         product_id = int(cur.lastrowid)
@@ -186,8 +179,8 @@ def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
         product = product_from_row(cur.fetchone())
     # Keys left from an earlier life of this id (a database reset without a Redis flush) must go.
     redis_client().delete(keys.product_detail(product_id))
-    stock.forget_shards(product_id, product.stock_shards)
-    available, _ = stock.load_stock(product_id)
+    forget_shards(product_id, product.stock_shards)
+    available, _ = load_stock(product_id)
     cache_product(product)
     return _item(product, available)
 
@@ -208,7 +201,7 @@ def update_product(member_id: str | int, product_id: int, changes: ProductChange
     """Apply a seller's changes to their own product; the cached detail is replaced at once."""
     values = {name: getattr(changes, name) for name in changes.model_fields_set}
     if "sales_start_at" in values:
-        values["sales_start_at"] = _naive_utc(values["sales_start_at"])
+        values["sales_start_at"] = clock.to_db(values["sales_start_at"])
     with mysql_transaction() as cur:
         cur.execute("SELECT seller_id FROM products WHERE id = %s AND listed = 1 FOR UPDATE", (product_id,))
         row = cur.fetchone()
@@ -240,7 +233,7 @@ SORTS = {
     "price_asc": "p.price ASC, p.id ASC",
     "price_desc": "p.price DESC, p.id DESC",
 }
-STATUSES = ("on_sale", "upcoming", "sold_out")
+STATUSES = tuple(SaleStatus)
 MAX_PAGE = 1_000_000
 MAX_QUERY_CHARS = 100
 MAX_QUERY_TERMS = 8
@@ -268,7 +261,7 @@ class SearchQuery:
     sort: str = "newest"
     page: int = 1
     size: int = DEFAULT_PAGE_SIZE
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime = field(default_factory=clock.now)
 
     @property
     def offset(self) -> int:
@@ -352,12 +345,12 @@ def _text_and_filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
 
 def _status_conditions(status: str | None, now: datetime) -> tuple[list[str], list[Any]]:
     """Conditions on the stock table `s` (and the sales start) that select one sale status."""
-    naive_now = _naive_utc(now)
-    if status == "sold_out":
+    naive_now = clock.to_db(now)
+    if status == SaleStatus.SOLD_OUT:
         return ["s.count = 0"], []
-    if status == "upcoming":
+    if status == SaleStatus.UPCOMING:
         return ["s.count > 0", "p.sales_start_at > %s"], [naive_now]
-    if status == "on_sale":
+    if status == SaleStatus.ON_SALE:
         return ["s.count > 0", "(p.sales_start_at IS NULL OR p.sales_start_at <= %s)"], [naive_now]
     return [], []
 
@@ -385,9 +378,9 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any], str, list[Any]]:
                 f"ORDER BY {order} LIMIT %s OFFSET %s) AS page "
                 f"JOIN products p ON p.id = page.id JOIN stock s ON s.product_id = p.id ORDER BY {order}")
     page_args = [*base_args, *status_args, query.size, query.offset]
-    if query.status == "on_sale" and not (query.fulltext_terms or query.like_terms):
+    if query.status == SaleStatus.ON_SALE and not (query.fulltext_terms or query.like_terms):
         parts = [_count(base, base_args, False)]
-        for other in ("sold_out", "upcoming"):
+        for other in (SaleStatus.SOLD_OUT, SaleStatus.UPCOMING):
             conditions, args = _status_conditions(other, query.now)
             parts.append(_count(base + conditions, base_args + args, True))
         count_sql = "SELECT " + " - ".join(f"({sql})" for sql, _ in parts) + " AS total"

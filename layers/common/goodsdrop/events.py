@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from goodsdrop.clients import kafka_producer
+from goodsdrop.clock import now_iso_ms
 from goodsdrop.topics import topic
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Envelope(BaseModel):
@@ -28,7 +24,7 @@ class Envelope(BaseModel):
 
     type: str
     event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    occurred_at: str = Field(default_factory=_now)
+    occurred_at: str = Field(default_factory=now_iso_ms)
     correlation_id: str = ""
     version: int = 1
     payload: dict[str, Any] = Field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""Validated text fields of request bodies (members, sellers), as pydantic `Annotated` types.
+"""Validated text fields of request bodies (members, sellers), as pydantic `Annotated` types, and
+`CamelCaseBody`, the base of bodies whose JSON names are camelCase (cart, catalogue).
 
 Each type accepts only a JSON string (strict: no number coercion), trims it, bounds its length
 (the column's size), refuses control, format, private-use and unpaired-surrogate characters,
@@ -14,7 +15,8 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import AfterValidator, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr
+from pydantic.alias_generators import to_camel
 
 EMAIL_MAX = 254
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
@@ -32,6 +34,12 @@ _PHONE = re.compile(r"^\+?[0-9](?:[0-9 -]*[0-9])?$")
 _REGISTRATION = re.compile(r"^(\d{3})-?(\d{2})-?(\d{5})$")
 _REGISTRATION_WEIGHTS = (1, 3, 7, 1, 3, 7, 1, 3, 5)
 _NEVER = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+class CamelCaseBody(BaseModel):
+    """A request body: JSON names are the camelCase of the snake_case fields; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
 def _characters(value: str, *, digits: bool, punctuation: str) -> str:

@@ -8,16 +8,12 @@ publishes the very same event, and every consumer's processed-event record drops
 from __future__ import annotations
 
 import os
-import time
 import uuid
+
+from goodsdrop.clock import now_ms
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EVENT_NAMESPACE = uuid.UUID("0f7e5a52-3c1b-4d5e-9a0b-6f7d1c2e3b4a")
-
-
-def now_ms() -> int:
-    """This host's clock in epoch milliseconds: the time of ULIDs, reservations, buckets and waiting rooms."""
-    return int(time.time() * 1000)
 
 
 def new_ulid(at_ms: int | None = None) -> str:

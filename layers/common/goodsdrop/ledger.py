@@ -14,25 +14,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pymysql.cursors import DictCursor
 
 from goodsdrop import topics
 from goodsdrop.clients import mysql_cursor
-from goodsdrop.reservations import Line
+from goodsdrop.clock import ms_to_db, to_ms
+from goodsdrop.codes import LedgerState
+from goodsdrop.reservation_types import Line
 from goodsdrop.settings import settings
 
 # The consumer group of ProcessPaymentMapping in infra/template.yaml (a unit test keeps them equal).
 PAYMENTS_CONSUMER_GROUP = "goodsdrop-payments"
-
-OPEN, CONSUMED, RELEASED = "OPEN", "CONSUMED", "RELEASED"
-
-
-def moment(epoch_ms: int) -> datetime:
-    """Epoch milliseconds as the naive UTC DATETIME(3) MySQL stores."""
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -50,11 +45,11 @@ class LedgerEntry:
 
 
 def record(cur: DictCursor, order_id: str, member_id: str | int, lines: list[Line], total: int, reserved_ms: int,
-           expires_ms: int, state: str = OPEN, reason: str | None = None) -> bool:
+           expires_ms: int, state: LedgerState = LedgerState.OPEN, reason: str | None = None) -> bool:
     """Write the reservation unless the ledger has it already; True when written now."""
     cur.execute("INSERT IGNORE INTO reservations (order_id, member_id, state, reason, total_price, reserved_at, "
                 "expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (order_id, member_id, state, reason, total, moment(reserved_ms), moment(expires_ms)))
+                (order_id, member_id, state, reason, total, ms_to_db(reserved_ms), ms_to_db(expires_ms)))
     if cur.rowcount == 0:
         return False
     cur.executemany("INSERT INTO reservation_lines (order_id, product_id, quantity, price) VALUES (%s, %s, %s, %s)",
@@ -73,14 +68,10 @@ def lock(cur: DictCursor, order_id: str) -> LedgerEntry | None:
                 (order_id,))
     lines = [Line(int(r["product_id"]), int(r["quantity"]), int(r["price"])) for r in cur.fetchall()]
     return LedgerEntry(row["order_id"], str(row["member_id"]), row["state"], row["reason"], int(row["total_price"]),
-                       lines, _ms(row["reserved_at"]), _ms(row["expires_at"]))
+                       lines, to_ms(row["reserved_at"]), to_ms(row["expires_at"]))
 
 
-def _ms(value: datetime) -> int:
-    return int(value.replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def set_state(cur: DictCursor, order_id: str, state: str, reason: str | None = None) -> None:
+def set_state(cur: DictCursor, order_id: str, state: LedgerState, reason: str | None = None) -> None:
     """Move the reservation to `state` (CONSUMED or RELEASED), with a reason for a release."""
     cur.execute("UPDATE reservations SET state = %s, reason = %s WHERE order_id = %s", (state, reason, order_id))
 
@@ -112,6 +103,21 @@ def open_units(product_id: int) -> int:
         return int(cur.fetchone()["units"])
 
 
+def held_units() -> list[tuple[str, int, int]]:
+    """(member id, product id, units) each member holds by MySQL's account, after Redis lost its data.
+
+    Held = units sold and not given back + units of reservations the ledger has OPEN.
+    """
+    with mysql_cursor() as cur:
+        cur.execute("SELECT member_id, product_id, SUM(units) AS units FROM ("
+                    "SELECT r.member_id, l.product_id, l.quantity AS units FROM reservation_lines l "
+                    "JOIN reservations r ON r.order_id = l.order_id WHERE r.state = 'OPEN' "
+                    "UNION ALL SELECT r.member_id, op.product_id, op.count AS units FROM order_products op "
+                    "JOIN reservations r ON r.order_id = op.order_id AND r.state = 'CONSUMED' "
+                    "WHERE op.restocked_at IS NULL) held GROUP BY member_id, product_id")
+        return [(str(row["member_id"]), int(row["product_id"]), int(row["units"])) for row in cur.fetchall()]
+
+
 def stock_snapshot(cur: DictCursor, product_id: int, held_orders: list[str]) -> tuple[int, list[tuple[Any, ...]],
                                                                                         list[tuple[str, int]]] | None:
     """What a stock rebuild needs from MySQL, read under a share lock on the product's stock row.
@@ -138,8 +144,6 @@ def stock_snapshot(cur: DictCursor, product_id: int, held_orders: list[str]) -> 
 
 def caught_up() -> bool:
     """Whether the payments consumer group has processed every OrderRequested published so far."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
     name = topics.topic(topics.ORDER_REQUESTED)
     bootstrap = settings.kafka_bootstrap.split(",")
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pymysql
@@ -18,13 +18,12 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from goodsdrop import keys, ratelimit, sessions
 from goodsdrop.clients import mysql_cursor, mysql_transaction
+from goodsdrop.clock import db_now, from_db, iso
 from goodsdrop.errors import Conflict, DropError, Forbidden, NotFound, ServiceUnavailable, ValidationError
 from goodsdrop.fields import Address, Email, GivenPassword, NewPassword, PersonName, Phone
 from goodsdrop.mail import send_verification_mail
 from goodsdrop.passwords import hash_password, verify_password
-from goodsdrop.products import iso
 from goodsdrop.ratelimit import Limit
-from goodsdrop.sessions import utc_now
 from goodsdrop.tokens import new_opaque_token, token_digest
 
 logger = Logger(child=True)
@@ -101,18 +100,14 @@ class Member:
         if row.get("shop_name") is not None:
             seller = {"shopName": row["shop_name"], "address": row["shop_address"],
                       "contactNumber": row["contact_number"], "registrationNumber": row["registration_number"],
-                      "createdAt": _iso(row["seller_since"])}
+                      "createdAt": iso(from_db(row["seller_since"]))}
         return cls(int(row["id"]), row["email"], row["name"], row["phone"], row["address"],
                    bool(row["email_verified"]), row["role"], row["created_at"], seller)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": str(self.id), "email": self.email, "name": self.name, "phone": self.phone,
                 "address": self.address, "emailVerified": self.email_verified, "role": self.role,
-                "createdAt": _iso(self.created_at), "seller": self.seller}
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return iso(moment.replace(tzinfo=UTC)) if moment is not None else None
+                "createdAt": iso(from_db(self.created_at)), "seller": self.seller}
 
 
 def get_member(member_id: int | str) -> Member:
@@ -146,7 +141,7 @@ def _send_verification(email: str, name: str, token: str) -> bool:
 
 def sign_up(request: SignUp) -> Member:
     """POST /members: create an unverified member and mail them a verification link (409 `EMAIL_TAKEN`)."""
-    now, password_hash = utc_now(), hash_password(request.password)  # slow: outside the transaction
+    now, password_hash = db_now(), hash_password(request.password)  # slow: outside the transaction
     try:
         with mysql_transaction() as cur:
             cur.execute("INSERT INTO members (email, password_hash, name, phone, address) VALUES (%s, %s, %s, %s, %s)",
@@ -174,7 +169,7 @@ def parse_verification_token(raw: str | None) -> str:
 
 def verify_email(token: str) -> Member:
     """GET /members/verify: use a verification link once, within 24 hours."""
-    now = utc_now()
+    now = db_now()
     with mysql_transaction() as cur:
         cur.execute("SELECT member_id, expires_at, used_at FROM email_verifications WHERE token_hash = %s FOR UPDATE",
                     (token_digest(token),))
@@ -201,7 +196,7 @@ def resend_verification(member_id: int | str) -> None:
     ratelimit.consume(keys.verification_resends(member.id), VERIFICATION_RESENDS,
                       "verification mail was re-sent too often; try again later")
     with mysql_transaction() as cur:
-        token = _new_verification(cur, member.id, utc_now())
+        token = _new_verification(cur, member.id, db_now())
     if not _send_verification(member.email, member.name, token):
         raise ServiceUnavailable("the mail could not be sent; try again")
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import time
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -33,11 +32,13 @@ from goodsdrop import keys, topics
 from goodsdrop.admission import admit_order
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
+from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.http import Caller, page_body
-from goodsdrop.ids import event_id_for, is_ulid, new_ulid, now_ms
-from goodsdrop.products import MAX_ID, Product, get_product, iso, sale_status
+from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.products import MAX_ID, Product, get_product, sale_status
 from goodsdrop.reservations import (
     Line,
     Reservation,
@@ -58,7 +59,7 @@ MAX_KEY_LENGTH = 255
 PUBLISH_TIMEOUT_SECONDS = 2.0
 IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
 IN_FLIGHT_STALE_MS = 8000  # > producer max block (5 s) + publish timeout: the first attempt is dead
-STATUSES = ("PENDING", "CONFIRMED", "FAILED", "EXPIRED", "CANCELLED")
+STATUSES = tuple(OrderStatus)
 DELIVERY_FLOW = ("PREPARING", "SHIPPED", "DELIVERED")
 
 
@@ -131,7 +132,7 @@ def _requested_lines(member_id: str, body: PlaceOrder) -> list[tuple[int, int]]:
 def _refusal(outcome: dict[str, Any]) -> Conflict:
     code, product = outcome["code"], str(outcome["productId"])
     if code == "NOT_ON_SALE":
-        starts = iso(datetime.fromtimestamp(int(outcome["salesStartMs"]) / 1000, UTC))
+        starts = iso(from_ms(int(outcome["salesStartMs"])))
         return Conflict(f"product {product} is not on sale until {starts}", code=code,
                         details={"productId": product, "salesStartAt": starts})
     if code == "OUT_OF_STOCK":
@@ -144,7 +145,7 @@ def _refusal(outcome: dict[str, Any]) -> Conflict:
 def _answer(outcome: dict[str, Any]) -> dict[str, Any]:
     """Render a stored outcome: the 202 body, or raise the stored refusal."""
     if outcome.get("status") == 202:
-        return {"orderId": outcome["orderId"], "status": "PENDING"}
+        return {"orderId": outcome["orderId"], "status": OrderStatus.PENDING}
     raise _refusal(outcome)
 
 
@@ -155,7 +156,7 @@ def _stored_answer(member_id: str, digest: str, fingerprint: str) -> dict[str, A
         return None
     if fp != fingerprint:
         raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
-    if state == "DONE" and outcome:
+    if state == IdempotencyState.DONE and outcome:
         return _answer(json.loads(outcome))
     return None
 
@@ -197,25 +198,25 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
             return stored
         raise
     lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
-    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else int(p.sales_start_at.timestamp() * 1000),
-                   p.stock_shards) for p in products]
+    terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else to_ms(p.sales_start_at), p.stock_shards)
+             for p in products]
     started = now_ms()
     reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
     result = reserve(reservation)
-    if result.kind == "REUSED":
+    if result.kind == ReserveKind.REUSED:
         raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
-    if result.kind == "REFUSED":
+    if result.kind == ReserveKind.REFUSED:
         assert result.outcome is not None
         raise _refusal(result.outcome)
-    if result.kind == "REPLAY":
+    if result.kind == ReserveKind.REPLAY:
         return _replay(caller, body, digest, fingerprint, result, restarts)
     assert result.levels is not None
     levels = _start_saga(reservation, body.paymentToken, result.levels)
     _publish_levels(products, levels)
     if body.fromCart:
         clear_cart(member)
-    return {"orderId": reservation.order_id, "status": "PENDING"}
+    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING}
 
 
 def _order_requested(order_id: str, member_id: str, lines: list[Line], total: int, created_ms: int, expires_ms: int,
@@ -241,7 +242,7 @@ def _start_saga(res: Reservation, token: str, levels: list[tuple[int, int] | Non
                                  retry_after=1) from err
     pipe = redis_client().pipeline(transaction=False)
     pipe.hset(keys.order_idempotency(res.member_id, res.key_digest),
-              mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
+              mapping={"state": IdempotencyState.DONE, "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
     reads = level_reads(res, levels)
     reads.queue(pipe)
     return reads.fill(levels, pipe.execute()[1:])
@@ -256,7 +257,8 @@ def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: 
     release_order(order_id, member_id, lines)
     r = redis_client()
     pipe = r.pipeline(transaction=False)
-    pipe.hset(keys.order_record(member_id, order_id), mapping={"status": "ABORTED", "reason": "PUBLISH_FAILED"})
+    pipe.hset(keys.order_record(member_id, order_id),
+              mapping={"status": RecordStatus.ABORTED, "reason": "PUBLISH_FAILED"})
     pipe.zrem(keys.reservation_expiry(), f"{member_id}:{order_id}")
     pipe.zrem(keys.member_pending_orders(member_id), order_id)
     pipe.delete(keys.order_idempotency(member_id, digest))
@@ -280,7 +282,7 @@ def _replay(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, fir
     result = first
     deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
     while True:
-        if result.state == "DONE" and result.outcome is not None:
+        if result.state == IdempotencyState.DONE and result.outcome is not None:
             return _answer(result.outcome)
         if time.monotonic() > deadline:
             break
@@ -291,7 +293,7 @@ def _replay(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, fir
             if restarts <= 0:
                 raise ServiceUnavailable("the first attempt of this request failed; try again", retry_after=1)
             return _place(caller, body, digest, fingerprint, restarts - 1)
-        result = ReserveResult("REPLAY", outcome=json.loads(outcome) if outcome else None, state=state or "",
+        result = ReserveResult(ReserveKind.REPLAY, outcome=json.loads(outcome) if outcome else None, state=state or "",
                                order_id=order or "")
         if begun and now_ms() - int(begun) >= IN_FLIGHT_STALE_MS:
             return _resume(caller, body, digest, result.order_id)
@@ -303,7 +305,7 @@ def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dic
     r = redis_client()
     idem = keys.order_idempotency(caller.member_id, digest)
     record = read_record(caller.member_id, order_id)
-    if record is None or record.status != "PENDING":
+    if record is None or record.status != RecordStatus.PENDING:
         r.delete(idem)
         raise ServiceUnavailable("the first attempt of this request did not finish; try again", retry_after=1)
     # Claim the takeover: only one retry republishes.
@@ -315,7 +317,7 @@ def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dic
     terms = [Terms(p.per_member_limit, None, p.stock_shards) for p in products]
     finished = reserve(Reservation(order_id, caller.member_id, record.lines, terms, "", digest, record.created_ms,
                                    record.expires_ms), claimed=True)
-    if finished.kind == "REFUSED":
+    if finished.kind == ReserveKind.REFUSED:
         assert finished.outcome is not None
         raise _refusal(finished.outcome)
     event = _order_requested(order_id, caller.member_id, record.lines, record.total, record.created_ms,
@@ -325,8 +327,8 @@ def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dic
     except Exception as err:
         r.delete(keys.order_idempotency_resume(caller.member_id, digest))
         raise ServiceUnavailable("the order could not be started; try again", retry_after=1) from err
-    r.hset(idem, mapping={"state": "DONE", "outcome": json.dumps({"status": 202, "orderId": order_id})})
-    return {"orderId": order_id, "status": "PENDING"}
+    r.hset(idem, mapping={"state": IdempotencyState.DONE, "outcome": json.dumps({"status": 202, "orderId": order_id})})
+    return {"orderId": order_id, "status": OrderStatus.PENDING}
 
 
 # ---------------------------------------------------------------------------- reading orders
@@ -337,14 +339,6 @@ def parse_order_id(raw: str | None) -> str:
     if raw is None or not is_ulid(raw.upper()):
         raise ValidationError("order id must be a 26-character ULID", details={"fields": {"id": "malformed"}})
     return raw.upper()
-
-
-def _ms_iso(epoch_ms: int) -> str | None:
-    return iso(datetime.fromtimestamp(epoch_ms / 1000, UTC))
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None else None
 
 
 def _item(product_id: Any, quantity: Any, price: Any, delivery: str | None) -> dict[str, Any]:
@@ -371,8 +365,8 @@ def _mysql_documents(cur: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any
         for r in cur.fetchall():
             items.setdefault(r["order_id"], []).append(_item(r["product_id"], r["quantity"], r["price"], None))
     return [{"id": row["id"], "status": row["status"], "failureReason": row["failure_reason"],
-             "totalPrice": int(row["total_price"]), "createdAt": iso(_utc(row["created_at"])),
-             "confirmedAt": iso(_utc(row["confirmed_at"])), "items": items.get(row["id"], [])} for row in rows]
+             "totalPrice": int(row["total_price"]), "createdAt": iso(from_db(row["created_at"])),
+             "confirmedAt": iso(from_db(row["confirmed_at"])), "items": items.get(row["id"], [])} for row in rows]
 
 
 _ORDER_COLUMNS = "id, status, failure_reason, total_price, created_at, confirmed_at"
@@ -380,11 +374,11 @@ _ORDER_COLUMNS = "id, status, failure_reason, total_price, created_at, confirmed
 
 def _record_document(member_id: str, order_id: str) -> dict[str, Any] | None:
     record = read_record(member_id, order_id)
-    if record is None or record.status == "ABORTED":
+    if record is None or record.status == RecordStatus.ABORTED:
         return None
-    status = record.status if record.status in STATUSES else "PENDING"
+    status = record.status if record.status in STATUSES else OrderStatus.PENDING
     return {"id": order_id, "status": status, "failureReason": record.reason or None, "totalPrice": record.total,
-            "createdAt": _ms_iso(record.created_ms), "confirmedAt": None,
+            "createdAt": iso(from_ms(record.created_ms)), "confirmedAt": None,
             "items": [_item(ln.product_id, ln.quantity, ln.price, None) for ln in record.lines]}
 
 
@@ -410,14 +404,14 @@ def list_orders(caller: Caller, page: int, size: int, status: str | None) -> dic
     member = caller.member_id
     with mysql_cursor() as cur:
         pending: list[dict[str, Any]] = []
-        if status in (None, "PENDING"):
+        if status in (None, OrderStatus.PENDING):
             ids = pending_order_ids(member)
             if ids:
                 marks = ", ".join(["%s"] * len(ids))
                 cur.execute(f"SELECT id FROM orders WHERE id IN ({marks})", ids)
                 in_mysql = {r["id"] for r in cur.fetchall()}
                 docs = [_record_document(member, i) for i in ids if i not in in_mysql]
-                pending = [d for d in docs if d is not None and d["status"] == "PENDING"]
+                pending = [d for d in docs if d is not None and d["status"] == OrderStatus.PENDING]
         where, args = "member_id = %s", [member]
         if status is not None:
             where += " AND status = %s"

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from goodsdrop import keys
 from goodsdrop.clients import mysql_cursor, redis_client
+from goodsdrop.clock import from_db, from_ms, iso, now, to_ms
+from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import NotFound, ValidationError
 from goodsdrop.scripts import script
 
@@ -29,21 +31,13 @@ def parse_product_id(raw: str | None) -> int:
     return int(raw)
 
 
-def sale_status(stock: int, sales_start_at: datetime | None, now: datetime | None = None) -> str:
+def sale_status(stock: int, sales_start_at: datetime | None) -> SaleStatus:
     """`sold_out` at zero stock, `upcoming` before the sales start, `on_sale` otherwise."""
     if stock <= 0:
-        return "sold_out"
-    now = now or datetime.now(UTC)
-    if sales_start_at is not None and now < sales_start_at:
-        return "upcoming"
-    return "on_sale"
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO-8601 in UTC with a Z, as the API shows times."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return SaleStatus.SOLD_OUT
+    if sales_start_at is not None and now() < sales_start_at:
+        return SaleStatus.UPCOMING
+    return SaleStatus.ON_SALE
 
 
 @dataclass(frozen=True)
@@ -78,14 +72,14 @@ class Product:
     @property
     def stamp(self) -> int:
         """The row's last change in epoch milliseconds: newer cached copies win over older ones."""
-        return int((self.updated_at or self.created_at).timestamp() * 1000)
+        return to_ms(self.updated_at or self.created_at)
 
     def to_cache(self) -> str:
         """The cached detail document: the API shape plus the stamp and exact times."""
         doc = self.to_json() | {
             "stamp": self.stamp,
             "salesStartAtMs": _millis(self.sales_start_at),
-            "createdAtMs": _millis(self.created_at),
+            "createdAtMs": to_ms(self.created_at),
             "updatedAtMs": _millis(self.updated_at),
             "stockShards": self.stock_shards,
         }
@@ -97,7 +91,7 @@ class Product:
 
         def moment(ms_field: str, iso_field: str) -> datetime | None:
             if doc.get(ms_field) is not None:
-                return datetime.fromtimestamp(int(doc[ms_field]) / 1000, UTC)
+                return from_ms(int(doc[ms_field]))
             value = doc.get(iso_field)
             return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -109,11 +103,7 @@ class Product:
 
 
 def _millis(moment: datetime | None) -> int | None:
-    return int(moment.timestamp() * 1000) if moment is not None else None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None else None
+    return to_ms(moment) if moment is not None else None
 
 
 # The columns `product_from_row` needs, for every query that reads products (alias `p`).
@@ -124,8 +114,8 @@ PRODUCT_COLUMNS = ("p.id, p.seller_id, p.name, p.description, p.price, p.sales_s
 def product_from_row(row: dict[str, Any]) -> Product:
     """A `Product` from a row selected with `PRODUCT_COLUMNS` (MySQL keeps UTC without a zone)."""
     return Product(int(row["id"]), int(row["seller_id"]), row["name"], row["description"], int(row["price"]),
-                   _utc(row["sales_start_at"]), row["per_member_limit"], _utc(row["created_at"]),  # type: ignore[arg-type]
-                   _utc(row["updated_at"]), int(row.get("stock_shards") or 1))
+                   from_db(row["sales_start_at"]), row["per_member_limit"], from_db(row["created_at"]),  # type: ignore[arg-type]
+                   from_db(row["updated_at"]), int(row.get("stock_shards") or 1))
 
 
 def load_product(product_id: int) -> Product:

@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass
 
 from goodsdrop.clients import redis_client
+from goodsdrop.clock import now_ms
 from goodsdrop.errors import RateLimited
-from goodsdrop.ids import now_ms
 from goodsdrop.scripts import script
 
 

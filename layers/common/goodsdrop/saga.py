@@ -25,19 +25,19 @@ Rules every step follows:
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pymysql
 from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
-from goodsdrop import faults, ledger, payment_gateway, topics
+from goodsdrop import clock, faults, ledger, payment_gateway, topics
 from goodsdrop.clients import kafka_producer, mysql_cursor, mysql_transaction
+from goodsdrop.codes import LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.events import Envelope
 from goodsdrop.faults import StepFailed
 from goodsdrop.ids import event_id_for
-from goodsdrop.ledger import OPEN, RELEASED, LedgerEntry
+from goodsdrop.ledger import LedgerEntry
 from goodsdrop.products import get_product, sale_status, shard_count
 from goodsdrop.reservations import (
     Line,
@@ -100,7 +100,7 @@ def _emit(name: str, event_type: str, order_id: str, payload: dict[str, Any], *i
 def _stock_changed(settled: list[Settled]) -> None:
     """StockChanged for products whose live stock moved (so live stock streams stay right)."""
     for s in settled:
-        if s.code == 1 and s.available >= 0:
+        if s.code == SettleCode.APPLIED and s.available >= 0:
             product = get_product(s.product_id)
             level = StockLevel(s.product_id, s.available, sale_status(s.available, product.sales_start_at), s.version)
             _send(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json() | {"version": s.version}),
@@ -129,31 +129,32 @@ def process_payment(event: Envelope) -> str:
     p = event.payload
     order_id, member, lines, total = p["orderId"], str(p["memberId"]), _lines(p), int(p["total"])
     record = read_record(member, order_id)
-    aborted = record is not None and record.status == "ABORTED"
+    aborted = record is not None and record.status == RecordStatus.ABORTED
     charged_now = False
     with mysql_transaction() as cur:
         ledger.record(cur, order_id, member, lines, total, int(p["reservedAt"]), int(p["expiresAt"]),
-                      state=RELEASED if aborted else OPEN, reason="PUBLISH_FAILED" if aborted else None)
+                      state=LedgerState.RELEASED if aborted else LedgerState.OPEN,
+                      reason="PUBLISH_FAILED" if aborted else None)
         entry = ledger.lock(cur, order_id)
         assert entry is not None
         payment = _payment(cur, order_id)
-        if payment is None and (entry.state != OPEN or entry.expires_ms <= time.time() * 1000):
+        if payment is None and (entry.state != LedgerState.OPEN or entry.expires_ms <= clock.now_ms()):
             ledger.first_delivery(cur, PAYMENTS, event.event_id)
             return "not charged: the reservation ended or expired (the expiry job releases it)"
         if payment is None:
             charge = payment_gateway.charge(order_id, str(p["paymentToken"]), total)
-            status = "SUCCEEDED" if charge.approved else "DECLINED"
+            status = PaymentStatus.SUCCEEDED if charge.approved else PaymentStatus.DECLINED
             cur.execute("INSERT INTO payments (id, order_id, member_id, amount, status) "
                         "VALUES (%s, %s, %s, %s, %s)", (charge.payment_id, order_id, member, total, status))
             ledger.first_delivery(cur, PAYMENTS, event.event_id)
             payment, charged_now = {"id": charge.payment_id, "amount": total, "status": status}, True
     if charged_now:
         faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
-    if payment["status"] == "SUCCEEDED":
+    if payment["status"] == PaymentStatus.SUCCEEDED:
         _emit(topics.PAYMENT_SUCCEEDED, "PaymentSucceeded", order_id,
               {"memberId": member, "paymentId": payment["id"], "amount": int(payment["amount"])})
         return "charged"
-    if payment["status"] == "DECLINED":
+    if payment["status"] == PaymentStatus.DECLINED:
         _emit(topics.ORDER_FAILURES, "PaymentFailed", order_id, {"memberId": member, "reason": "PAYMENT_DECLINED"})
         return "declined"
     return "refunded: the reservation ended"
@@ -190,14 +191,14 @@ def persist_order(event: Envelope) -> str:
             product_ids = [int(r["product_id"]) for r in cur.fetchall()]
         else:
             entry = ledger.lock(cur, order_id)
-            if entry is None or entry.state != OPEN:
+            if entry is None or entry.state != LedgerState.OPEN:
                 failure = "RESERVATION_ENDED"
             else:
                 product_ids, total = [ln.product_id for ln in entry.lines], entry.total
                 cur.execute("SAVEPOINT persist_order")
                 try:
                     faults.fail_if_injected(faults.ORDER_PERSISTENCE, product_ids, "ORDER_PERSISTENCE_FAILED")
-                    _insert_order(cur, entry, "PENDING", p.get("paymentId"))
+                    _insert_order(cur, entry, OrderStatus.PENDING, p.get("paymentId"))
                     cur.executemany("INSERT INTO order_products (order_id, product_id, count, price, delivery_status) "
                                     "VALUES (%s, %s, %s, %s, 'PREPARING')",
                                     [(order_id, ln.product_id, ln.quantity, ln.price) for ln in entry.lines])
@@ -215,12 +216,12 @@ def persist_order(event: Envelope) -> str:
     return "placed"
 
 
-def _insert_order(cur: DictCursor, entry: LedgerEntry, status: str, payment_id: str | None,
+def _insert_order(cur: DictCursor, entry: LedgerEntry, status: OrderStatus, payment_id: str | None,
                   reason: str | None = None) -> None:
     cur.execute("INSERT INTO orders (id, member_id, payment_id, status, failure_reason, total_price, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (entry.order_id, entry.member_id, payment_id, status, reason, entry.total,
-                 ledger.moment(entry.reserved_ms)))
+                 clock.ms_to_db(entry.reserved_ms)))
 
 
 # ---------------------------------------------------------------------------- 3. the stock in MySQL
@@ -242,12 +243,13 @@ def confirm_order(event: Envelope) -> str:
                 failure = "" if cur.fetchone() else "STOCK_PERSISTENCE_FAILED"
             else:
                 entry = ledger.lock(cur, order_id)
-                failure = "RESERVATION_ENDED" if entry is None or entry.state != OPEN else _consume(cur, entry, applied)
+                failure = ("RESERVATION_ENDED" if entry is None or entry.state != LedgerState.OPEN
+                           else _consume(cur, entry, applied))
     except BaseException:
         unsettle(order_id, applied, member)
         raise
     if not failure:
-        close_record(member, order_id, "CONFIRMED")
+        close_record(member, order_id, RecordStatus.CONFIRMED)
         if first:
             faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
         _emit(topics.ORDER_CONFIRMED, "OrderConfirmed", order_id, {"memberId": member, "total": int(p.get("total", 0))})
@@ -268,14 +270,14 @@ def _consume(cur: DictCursor, entry: LedgerEntry, applied: list[Line]) -> str:
                         (line.quantity, line.product_id, line.quantity))
             if cur.rowcount != 1:
                 raise StepFailed("STOCK_PERSISTENCE_FAILED")
-        ledger.set_state(cur, entry.order_id, ledger.CONSUMED)
+        ledger.set_state(cur, entry.order_id, LedgerState.CONSUMED)
         cur.execute("UPDATE orders SET status = 'CONFIRMED', confirmed_at = UTC_TIMESTAMP(3) WHERE id = %s",
                     (entry.order_id,))
         for line in entry.lines:
-            done = settle(entry.order_id, entry.member_id, line, "C")
-            if done.code == -3:
+            done = settle(entry.order_id, entry.member_id, line, SettleTarget.SOLD)
+            if done.code == SettleCode.REFUSED:
                 raise StepFailed("RESERVATION_RELEASED")
-            if done.code in (1, 2):
+            if done.code in (SettleCode.APPLIED, SettleCode.NOT_CACHED):
                 applied.append(line)
     except (StepFailed, *PERMANENT_DB_ERRORS) as err:
         cur.execute("ROLLBACK TO SAVEPOINT confirm_order")
@@ -302,34 +304,34 @@ def compensate_order(event: Envelope) -> str:
             if not first:
                 cur.execute("SELECT status FROM orders WHERE id = %s", (order_id,))
                 row = cur.fetchone()
-                marked_failed = row is not None and row["status"] == "FAILED"
+                marked_failed = row is not None and row["status"] == OrderStatus.FAILED
             else:
                 entry = ledger.lock(cur, order_id)
                 if entry is None:
                     logger.warning("compensation for an order the ledger does not have", extra={"order_id": order_id})
                     return "unknown order"
                 payment = _payment(cur, order_id)
-                if payment is not None and payment["status"] == "SUCCEEDED":
+                if payment is not None and payment["status"] == PaymentStatus.SUCCEEDED:
                     _refund_order(cur, order_id, int(payment["amount"]), reason)
-                if entry.state == OPEN:
+                if entry.state == LedgerState.OPEN:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
-                    ledger.set_state(cur, order_id, RELEASED, reason)
+                    ledger.set_state(cur, order_id, LedgerState.RELEASED, reason)
                     for line in entry.lines:
-                        settled.append(settle(order_id, member, line, "X"))
+                        settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
                         released.append(line)
-                marked_failed = _end_order(cur, entry, "FAILED", reason, payment)
+                marked_failed = _end_order(cur, entry, OrderStatus.FAILED, reason, payment)
     except BaseException:
         unsettle(order_id, released, member)
         raise
     if first:
-        close_record(member, order_id, "FAILED", reason)
+        close_record(member, order_id, RecordStatus.FAILED, reason)
         _stock_changed(settled)
     if marked_failed:
         _emit(topics.ORDER_CLOSED, "OrderFailed", order_id, {"memberId": member, "reason": reason})
     return f"failed: {reason}" if marked_failed else "nothing to compensate"
 
 
-def _end_order(cur: DictCursor, entry: LedgerEntry, status: str, reason: str,
+def _end_order(cur: DictCursor, entry: LedgerEntry, status: OrderStatus, reason: str,
                payment: dict[str, Any] | None) -> bool:
     """Give the order its final unsuccessful status (insert it if MySQL lacks it); True when set now."""
     cur.execute("SELECT status FROM orders WHERE id = %s FOR UPDATE", (entry.order_id,))
@@ -337,7 +339,7 @@ def _end_order(cur: DictCursor, entry: LedgerEntry, status: str, reason: str,
     if row is None:
         _insert_order(cur, entry, status, payment["id"] if payment else None, reason)
         return True
-    if row["status"] == "PENDING":
+    if row["status"] == OrderStatus.PENDING:
         cur.execute("UPDATE orders SET status = %s, failure_reason = %s WHERE id = %s", (status, reason,
                                                                                           entry.order_id))
         return True
@@ -353,11 +355,11 @@ def expire_due_reservations(now_ms: int | None = None, limit: int = 200) -> int:
     Candidates come from Redis (reservations the ledger may not have yet) and from the ledger
     (reservations Redis may have lost).
     """
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     candidates = dict.fromkeys(due_reservations(now, limit))
     with mysql_cursor() as cur:
         cur.execute("SELECT member_id, order_id FROM reservations WHERE state = 'OPEN' AND expires_at <= %s "
-                    "ORDER BY expires_at LIMIT %s", (ledger.moment(now), limit))
+                    "ORDER BY expires_at LIMIT %s", (clock.ms_to_db(now), limit))
         for row in cur.fetchall():
             candidates[(str(row["member_id"]), row["order_id"])] = None
     expired = 0
@@ -379,40 +381,40 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         with mysql_transaction() as cur:
             entry = ledger.lock(cur, order_id)
             if entry is None:
-                if record is None or record.status == "REFUSED":
+                if record is None or record.status == RecordStatus.REFUSED:
                     # a claim that was refused or never made (the expiry entry is added beside the claim)
                     forget_expiry(member, order_id)
                     return 0
-                aborted = record.status == "ABORTED"
+                aborted = record.status == RecordStatus.ABORTED
                 # Never recorded by the payment step (its event is late or dead-lettered): record it now.
                 ledger.record(cur, order_id, member, record.lines, record.total, record.created_ms, record.expires_ms)
                 entry = ledger.lock(cur, order_id)
                 assert entry is not None
                 if aborted:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
-                    ledger.set_state(cur, order_id, RELEASED, "PUBLISH_FAILED")
+                    ledger.set_state(cur, order_id, LedgerState.RELEASED, "PUBLISH_FAILED")
                     for line in entry.lines:
-                        settle(order_id, member, line, "X")
+                        settle(order_id, member, line, SettleTarget.RELEASED)
                     forget_expiry(member, order_id)
                     return 0
-            if entry.state != OPEN:
+            if entry.state != LedgerState.OPEN:
                 forget_expiry(member, order_id)
                 return 0
             if entry.expires_ms > now_ms:
                 return 0
             payment = _payment(cur, order_id)
-            if payment is not None and payment["status"] == "SUCCEEDED":
+            if payment is not None and payment["status"] == PaymentStatus.SUCCEEDED:
                 _refund_order(cur, order_id, int(payment["amount"]), "EXPIRED")
             ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
-            ledger.set_state(cur, order_id, RELEASED, "EXPIRED")
+            ledger.set_state(cur, order_id, LedgerState.RELEASED, "EXPIRED")
             for line in entry.lines:
-                settled.append(settle(order_id, member, line, "X"))
+                settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
                 released.append(line)
-            _end_order(cur, entry, "EXPIRED", "EXPIRED", payment)
+            _end_order(cur, entry, OrderStatus.EXPIRED, "EXPIRED", payment)
     except BaseException:
         unsettle(order_id, released, member)
         raise
-    close_record(member, order_id, "EXPIRED", "EXPIRED")
+    close_record(member, order_id, RecordStatus.EXPIRED, "EXPIRED")
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))

@@ -18,7 +18,7 @@ import enum
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
 from goodsdrop import keys, ratelimit
 from goodsdrop.clients import mysql_cursor, mysql_transaction
+from goodsdrop.clock import db_now
 from goodsdrop.errors import Unauthorized
 from goodsdrop.fields import Email, GivenPassword
 from goodsdrop.passwords import hash_password, verify_password
@@ -74,11 +75,6 @@ class TokenPair:
     def to_json(self) -> dict[str, Any]:
         return {"accessToken": self.access_token, "refreshToken": self.refresh_token,
                 "expiresIn": ACCESS_TOKEN_SECONDS}
-
-
-def utc_now() -> datetime:
-    """Now in UTC, naive (as DATETIME columns hold it)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 # ---------------------------------------------------------------------------------------- throttle
@@ -135,7 +131,7 @@ def _new_refresh_token(cur: Any, session_id: str, now: datetime) -> tuple[str, d
 
 def start_session(member_id: int, role: str, email_verified: bool) -> TokenPair:
     """A new session (refresh-token family) for a member whose credentials were checked."""
-    now = utc_now()
+    now = db_now()
     session_id = uuid.uuid4().hex
     with mysql_transaction() as cur:
         cur.execute("DELETE FROM auth_sessions WHERE member_id = %s AND expires_at < %s",
@@ -197,7 +193,7 @@ _REFUSALS = {
 
 def refresh(request: RefreshRequest) -> TokenPair:
     """POST /auth/refresh: rotate a refresh token; a replayed one revokes its whole session."""
-    digest, now = token_digest(request.refreshToken), utc_now()
+    digest, now = token_digest(request.refreshToken), db_now()
     with mysql_transaction() as cur:
         # The row lock makes check-and-rotate atomic: of two racing uses of one token, the
         # second sees it used and is treated as a replay.
@@ -242,12 +238,12 @@ def logout(member_id: str, session_id: str, token_id: str, token_expires_at: int
         revoke_session_access_tokens(member_id, [session_id])
         with mysql_cursor() as cur:
             cur.execute("UPDATE auth_sessions SET revoked_at = %s, revoked_reason = 'logout' "
-                        "WHERE id = %s AND member_id = %s AND revoked_at IS NULL", (utc_now(), session_id, member_id))
+                        "WHERE id = %s AND member_id = %s AND revoked_at IS NULL", (db_now(), session_id, member_id))
 
 
 def revoke_other_sessions(member_id: int | str, keep_session_id: str, reason: str) -> int:
     """End every live session of a member except `keep_session_id`; returns how many ended."""
-    now = utc_now()
+    now = db_now()
     with mysql_transaction() as cur:
         cur.execute("SELECT id FROM auth_sessions WHERE member_id = %s AND revoked_at IS NULL AND expires_at > %s "
                     "AND id <> %s FOR UPDATE", (member_id, now, keep_session_id))
