@@ -1,44 +1,21 @@
 """After the servers are up: Kafka topics, AWS resources, schema migrations, demo data.
 
-Every step is idempotent, so `make up` can run it on every start.
+Topics and schema come from `provision` (what a deploy to AWS runs too); the AWS resources
+(the JWT signing key in SSM, the SES sender) and the demo data are the local stack's. Every step
+is idempotent, so `make up` can run it on every start.
 """
 
 from __future__ import annotations
 
 import secrets
-from contextlib import suppress
 
 import pymysql
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
-from goodsdrop import topics
-from goodsdrop.clients import aws_client, mysql_connection
+from goodsdrop.clients import aws_client
 from goodsdrop.settings import settings
-from goodsdrop_local import demo_data, migrations
-from goodsdrop_local.template import load
-
-PARTITIONS = 3
-
-
-def ensure_topics() -> list[str]:
-    """Create every topic the product and the template's mappings use; returns those created now."""
-    app = load()
-    wanted = {topics.topic(name) for name in topics.ALL}
-    for mapping in app.kafka:
-        wanted.update(mapping.topics)
-        if mapping.on_failure_topic:
-            wanted.add(mapping.on_failure_topic)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","), client_id="goodsdrop-bootstrap")
-    try:
-        existing = set(admin.list_topics())
-        missing = sorted(wanted - existing)
-        for name in missing:
-            with suppress(TopicAlreadyExistsError):  # another `make up` raced us to it
-                admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
-        return missing
-    finally:
-        admin.close()
+from goodsdrop_local import demo_data
+from provision.kafka_topics import ensure_topics
+from provision.migrations import ensure_schema
 
 
 def ensure_aws_resources() -> None:
@@ -51,13 +28,8 @@ def ensure_aws_resources() -> None:
     aws_client("ses").verify_email_identity(EmailAddress=settings.mail_sender)
 
 
-def ensure_schema() -> list[str]:
-    """Apply pending migrations."""
-    return migrations.apply(mysql_connection())
-
-
 def run() -> None:
-    """Everything above, then the demo data."""
+    """Topics, AWS resources, schema, then the demo data."""
     created = ensure_topics()
     ensure_aws_resources()
     try:

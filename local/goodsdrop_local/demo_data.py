@@ -14,10 +14,11 @@ there is left alone (a product is known by its seller and name).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from goodsdrop import keys
 from goodsdrop.clients import mysql_transaction, redis_client
+from goodsdrop.clock import db_now
 from goodsdrop.passwords import hash_password
 
 BUYER = ("buyer@goodsdrop.local", "buyer-pass-1", "Demo Buyer")
@@ -139,7 +140,7 @@ def _rearm_drop(cur, seller_id: int, now: datetime) -> bool:
 
 def load() -> str:
     """Insert whatever demo data is missing; returns what it did."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = db_now()
     added_products = 0
     with mysql_transaction() as cur:
         cur.execute("SELECT COUNT(*) AS n FROM members WHERE email IN %s",

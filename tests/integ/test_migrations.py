@@ -8,7 +8,7 @@ import pymysql
 import pytest
 
 from goodsdrop.settings import settings
-from goodsdrop_local import migrations
+from provision import migrations
 
 
 @pytest.fixture

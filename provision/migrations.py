@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db" / "migrations"
+from goodsdrop.clients import mysql_connection
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "db" / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -81,3 +83,8 @@ def apply(conn: Any, directory: Path = MIGRATIONS_DIR) -> list[str]:
         conn.commit()
         done.append(migration.name)
     return done
+
+
+def ensure_schema() -> list[str]:
+    """Apply every pending migration to the configured database (settings: GOODSDROP_MYSQL_*)."""
+    return apply(mysql_connection())
