@@ -1,4 +1,4 @@
--- Write one rebuilt stock shard (goodsdrop.stock.load_stock). The rebuild first removed every
+-- Write one rebuilt stock shard (goodsdrop.reservations.rebuild.load_stock). The rebuild first removed every
 -- shard's stock hash and left a token in each shard's slot, so no unit moved since; the token is
 -- still there only if Redis did not lose this shard's data in between.
 -- KEYS[1]  the shard's stock hash   KEYS[2]  its holds hash (order -> "member:units")

@@ -72,7 +72,7 @@ def test_every_key_of_a_member_hashes_to_one_slot(member_id):
 
 
 def test_the_scripts_key_lists_keep_to_one_slot():
-    """The KEYS each script is given today (goodsdrop.stock, .reservations, .cart, .products)."""
+    """The KEYS each script is given today (goodsdrop.stock, .reservations, .cart, .products, tests/support)."""
     p = 42
     m = "17"
     calls = {
