@@ -18,6 +18,18 @@ from goodsdrop_local.stack.server import HOST, LOG_DIR, STACK_DIR, Server, Stack
 CLUSTER_BUS_PORT_SHIFT = 10000  # Redis's fixed offset of the cluster bus port
 CLUSTER_SLOTS = 16384
 CLUSTER_FORM_TIMEOUT = 30.0
+# Every Redis of the stack: an append-only file (fsync every second), no RDB snapshots, in the
+# foreground, its full command line (and so the stack dir) visible.
+SERVER_FLAGS = ("--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no",
+                "--daemonize", "no", "--set-proc-title", "no")
+
+
+def _answers_ping(port: int) -> bool:
+    client = redis.Redis(host=HOST, port=port, socket_timeout=2)
+    try:
+        return bool(client.ping())
+    finally:
+        client.close()
 
 
 class RedisServer(Server):
@@ -45,20 +57,11 @@ class RedisServer(Server):
             "--port", str(settings.redis_port),
             "--bind", HOST,
             "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--protected-mode", "no",
-            "--daemonize", "no",
-            "--set-proc-title", "no",  # keep the full command line (and the stack dir) visible
+            *SERVER_FLAGS,
         ]  # fmt: skip
 
     def healthy(self) -> bool:
-        client = redis.Redis(host=HOST, port=settings.redis_port, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return _answers_ping(settings.redis_port)
 
 
 class RedisClusterNode(Server):
@@ -101,20 +104,11 @@ class RedisClusterNode(Server):
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",  # the node's view of the cluster, kept across restarts
             "--cluster-node-timeout", "5000",
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--protected-mode", "no",
-            "--daemonize", "no",
-            "--set-proc-title", "no",
+            *SERVER_FLAGS,
         ]  # fmt: skip
 
     def healthy(self) -> bool:
-        client = redis.Redis(host=HOST, port=self.port, socket_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        return _answers_ping(self.port)
 
     def cluster_info(self) -> dict[str, str]:
         """This node's CLUSTER INFO (cluster_state, cluster_slots_ok, cluster_known_nodes, ...)."""
