@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +46,7 @@ from goodsdrop import keys, topics
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
+from goodsdrop.failures import UNKNOWN_PRODUCT
 from goodsdrop.products import get_product, sale_status, shard_count
 from goodsdrop.scripts import script
 
@@ -396,5 +396,7 @@ def apply_stock_changed(payload: dict[str, Any]) -> None:
     """
     product_id = int(payload["productId"])
     if _cached(product_id) is None:
-        with suppress(NotFound):  # the product was removed since; nothing to cache
+        try:
             load_stock(product_id)
+        except NotFound as err:  # products are never deleted: no such product, the record is dead-lettered
+            raise NotFound(str(err), code=UNKNOWN_PRODUCT) from err
