@@ -164,8 +164,11 @@ def test_permanent_failures_are_dead_lettered(error, reason):
 def outlets(monkeypatch):
     """The runner's dead letters and outbox confirmations, recorded instead of sent."""
     seen = SimpleNamespace(dead=[], confirmed=0)
-    monkeypatch.setattr(consumers.dead_letters, "write",
-                        lambda raw, failure, consumer, step: seen.dead.append((raw["offset"], failure.reason, consumer)))
+
+    def write(raw: dict, failure: failures.Failure, consumer: str, step: str) -> None:
+        seen.dead.append((raw["offset"], failure.reason, consumer))
+
+    monkeypatch.setattr(consumers.dead_letters, "write", write)
 
     def publish_committed(wait: bool = True, timeout: float = 5.0) -> int:
         seen.confirmed += wait
