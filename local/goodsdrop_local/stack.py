@@ -925,6 +925,11 @@ def status(servers_only: bool = False) -> bool:
             ok = False
             print(f"  {server.name:<8} {server.running_pid():>8}  {'':<12} running, but GOODSDROP_REDIS_CLUSTER "
                   "says otherwise")
+    if not servers_only and RUNTIME.is_up():  # the Kafka mappings: processed, retried, dead-lettered, lag
+        from goodsdrop_local.status import print_mappings
+        from goodsdrop_local.template import load
+
+        print_mappings(load())
     return ok
 
 
