@@ -103,9 +103,9 @@ def wait_drained(group: str, topic_name: str, seconds: float = 60.0) -> None:
     assert wait_for(lambda: group_drained(group, topic_name), seconds, 0.2), f"{group} did not drain {topic_name}"
 
 
-def records_for(topic_name: str, key: str | list[str], since_ms: int) -> list[Any]:
-    """Every record of `topic_name` keyed `key` (or any of the keys) published since `since_ms`."""
-    wanted = {k.encode() for k in ([key] if isinstance(key, str) else key)}
+def records_for(topic_name: str, key: str | list[str] | None, since_ms: int) -> list[Any]:
+    """Every record of `topic_name` keyed `key` (or any of the keys; None: any key) published since `since_ms`."""
+    wanted = None if key is None else {k.encode() for k in ([key] if isinstance(key, str) else key)}
     name = topics.topic(topic_name)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
     try:
@@ -120,7 +120,7 @@ def records_for(topic_name: str, key: str | list[str], since_ms: int) -> list[An
         deadline = time.monotonic() + 10
         while any(consumer.position(tp) < ends[tp] for tp in parts) and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=200).values():
-                found_records += [r for r in batch if r.key in wanted]
+                found_records += [r for r in batch if wanted is None or r.key in wanted]
         return found_records
     finally:
         consumer.close()

@@ -395,8 +395,8 @@ def apply_stock_changed(payload: dict[str, Any]) -> None:
     every sale would send each buyer of a live drop to MySQL for the product.
     """
     product_id = int(payload["productId"])
-    if _cached(product_id) is None:
-        try:
+    try:
+        if _cached(product_id) is None:
             load_stock(product_id)
-        except NotFound as err:  # products are never deleted: no such product, the record is dead-lettered
-            raise NotFound(str(err), code=UNKNOWN_PRODUCT) from err
+    except NotFound as err:  # products are never deleted: no such product, the record is dead-lettered
+        raise NotFound(str(err), code=UNKNOWN_PRODUCT) from err
