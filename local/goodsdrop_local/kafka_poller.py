@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import json
-import multiprocessing
 import os
 import signal
 import sys
@@ -44,13 +43,13 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from goodsdrop_local.execution import FunctionError, WarmFunction
+from goodsdrop_local.execution import ProcessEnvironment as Environment
 from goodsdrop_local.status import write_status
 from goodsdrop_local.template import Function, KafkaMapping
 
@@ -110,80 +109,6 @@ def on_failure_record(record: Any, mapping: KafkaMapping, bootstrap: str, condit
     if function_error:
         doc["responseContext"]["functionError"] = function_error
     return json.dumps(doc).encode()
-
-
-# ------------------------------------------------------------------------------ execution environments
-
-
-def _serve(spec: Function, conn: Connection) -> None:
-    """A worker process: import the function once, then run one invocation at a time until the poller goes."""
-    # The poller decides when environments stop (it lets a running invocation finish first).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    function = WarmFunction(spec)
-    init_error: tuple[str, str] | None = None
-    try:
-        function.handler  # noqa: B018 - the init phase, like Lambda's
-    except FunctionError as err:
-        init_error = (err.error_type, err.error_message)
-    except Exception as err:  # noqa: BLE001 - an import failure is the invocation's error
-        init_error = ("Runtime.ImportModuleError", f"{type(err).__name__}: {err}")
-    while True:
-        try:
-            event = conn.recv()
-        except (EOFError, OSError):
-            return
-        if init_error is not None:
-            conn.send(("error", *init_error))
-            continue
-        try:
-            conn.send(("ok", function.invoke(event)))
-        except FunctionError as err:
-            conn.send(("error", err.error_type, err.error_message))
-
-
-class Environment:
-    """One warm execution environment: a worker process running one invocation at a time."""
-
-    def __init__(self, spec: Function) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(spec, child), daemon=True,
-                                       name=f"lambda-{spec.logical_id}")
-        self.process.start()
-        child.close()
-        self.timeout = spec.timeout
-        self.started: float | None = None  # monotonic start of the invocation in flight
-        self.lane: Lane | None = None
-
-    def invoke(self, event: dict[str, Any], lane: Lane) -> None:
-        self.conn.send(event)
-        self.started, self.lane = time.monotonic(), lane
-
-    @property
-    def overdue(self) -> bool:
-        """Still running long after its Timeout (the worker's own timer failed to stop it)."""
-        return self.started is not None and time.monotonic() - self.started > self.timeout + 5
-
-    def result(self) -> tuple[Any, ...]:
-        """The finished invocation's ("ok", response) or ("error", type, message)."""
-        self.started = None
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError):
-            self.process.join(1)
-            return ("error", "Runtime.ExitError", f"the execution environment exited (status {self.process.exitcode})")
-
-    @property
-    def alive(self) -> bool:
-        return self.process.is_alive()
-
-    def close(self, wait_seconds: float = 5.0) -> None:
-        self.conn.close()  # the worker sees EOF once its invocation is done, and exits
-        self.process.join(wait_seconds)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(1)
 
 
 # ------------------------------------------------------------------------------ partitions and batches
@@ -381,6 +306,9 @@ class MappingPoller:
                     lane.committed = self._consumer.committed(tp)
                 except Exception:  # noqa: BLE001 - only the lag report needs it
                     lane.committed = None
+        # An environment per partition (up to the poller's concurrency), warming up before records come.
+        while len(self.environments) < min(MAX_CONCURRENCY, len(self.lanes)):
+            self.environments.append(Environment(self.function))
 
     def _poll(self, timeout: float) -> bool:
         assert self._consumer is not None
@@ -408,7 +336,7 @@ class MappingPoller:
                                       for tp in assigned)
 
     def _in_flight(self) -> bool:
-        return any(e.lane is not None for e in self.environments)
+        return any(e.owner is not None for e in self.environments)
 
     def _pending(self) -> bool:
         return any(lane.buffer or lane.work for lane in self.lanes.values())
@@ -452,7 +380,7 @@ class MappingPoller:
             environment = self._free_environment()
             if environment is None:
                 return
-            environment.invoke(lambda_event(batch.records, self.bootstrap), lane)
+            environment.invoke(lambda_event(batch.records, self.bootstrap), owner=lane)
             lane.busy = True
             self.counters.invocations += 1
             if batch.redelivery:
@@ -460,7 +388,7 @@ class MappingPoller:
 
     def _free_environment(self) -> Environment | None:
         for environment in self.environments:
-            if environment.lane is None:
+            if environment.owner is None:
                 return environment
         if len(self.environments) < min(MAX_CONCURRENCY, max(len(self.lanes), 1)):
             environment = Environment(self.function)  # a cold start
@@ -470,7 +398,7 @@ class MappingPoller:
 
     def _collect(self) -> bool:
         """Wait briefly for invocations in flight; handle each that finished. True when one did."""
-        busy = [e for e in self.environments if e.lane is not None]
+        busy = [e for e in self.environments if e.owner is not None]
         if not busy:
             return False
         ready = wait([e.conn for e in busy], timeout=0.05)
@@ -483,8 +411,8 @@ class MappingPoller:
             else:
                 environment.process.kill()
                 result = ("error", "Sandbox.Timedout", "the execution environment did not answer; it was stopped")
-            lane, environment.lane = environment.lane, None
-            assert lane is not None
+            lane, environment.owner = environment.owner, None
+            assert isinstance(lane, Lane)
             lane.busy = False
             finished = True
             if not environment.alive or result[1] in ("Runtime.ExitError", "Sandbox.Timedout"):

@@ -163,12 +163,14 @@ def test_permanent_failures_are_dead_lettered(error, reason):
 @pytest.fixture
 def outlets(monkeypatch):
     """The runner's dead letters and outbox confirmations, recorded instead of sent."""
-    seen = SimpleNamespace(dead=[], confirmed=0)
+    seen = SimpleNamespace(dead=[], confirmed=0, flushed=0)
 
-    def write(raw: dict, failure: failures.Failure, consumer: str, step: str) -> None:
+    def write(raw: dict, failure: failures.Failure, consumer: str, step: str, wait: bool = True) -> SimpleNamespace:
         seen.dead.append((raw["offset"], failure.reason, consumer))
+        return SimpleNamespace(get=lambda timeout=None: None)  # the broker took it
 
     monkeypatch.setattr(consumers.dead_letters, "write", write)
+    monkeypatch.setattr(consumers, "kafka_producer", lambda: SimpleNamespace(flush=lambda timeout=None: None))
 
     def publish_committed(wait: bool = True, timeout: float = 5.0) -> int:
         seen.confirmed += wait
@@ -227,9 +229,21 @@ def test_poison_beside_good_and_transient_records(outlets):
 
 
 def test_a_dead_letter_that_cannot_be_written_is_retried_not_dropped(outlets, monkeypatch):
-    def broker_away(raw, failure, consumer, step):
-        raise kafka.errors.KafkaTimeoutError("no ack")
+    def broker_away(raw, failure, consumer, step, wait=True):
+        raise kafka.errors.KafkaTimeoutError("no metadata")
 
     monkeypatch.setattr(consumers.dead_letters, "write", broker_away)
     response = run([b"junk"], lambda event: None)
     assert [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]] == [0]
+
+
+def test_a_dead_letter_the_broker_refuses_after_sending_is_retried_not_dropped(outlets, monkeypatch):
+    def refused(timeout=None):
+        raise kafka.errors.KafkaTimeoutError("no ack")
+
+    def write(raw, failure, consumer, step, wait=True):
+        return SimpleNamespace(get=refused)
+
+    monkeypatch.setattr(consumers.dead_letters, "write", write)
+    response = run([envelope_bytes(), b"junk"], lambda event: "charged")
+    assert [f["itemIdentifier"]["offset"] for f in response["batchItemFailures"]] == [1]

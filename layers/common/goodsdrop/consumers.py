@@ -11,8 +11,9 @@ goodsdrop.failures.classify decides:
 - permanent (it can never succeed as it is): the record is written to the dead-letter topic now,
   with its reason, source topic/partition/offset and the consumer's name (goodsdrop.dead_letters),
   and the batch carries on - on AWS too, where the mapping's own on-failure destination would
-  only take it after every retry. Should that write fail, the record is reported as failed
-  instead, so nothing is dropped silently.
+  only take it after every retry. The batch's dead letters are confirmed together before the
+  function returns; one the broker did not take is reported as a failed record instead, so
+  nothing is dropped silently.
 
 Powertools' `BatchProcessor` runs with `raise_on_entire_batch_failure=False`: a batch whose every
 record failed transiently returns its `batchItemFailures` like any other instead of raising
@@ -31,9 +32,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from goodsdrop import dead_letters, outbox
+from goodsdrop.clients import kafka_producer
 from goodsdrop.events import Envelope, decode_record
 from goodsdrop.failures import classify
 from goodsdrop.stock import apply_stock_changed
+
+DEAD_LETTER_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logge
     """Apply `step` to every record of a Kafka batch; returns Lambda's partial batch response."""
     processor = BatchProcessor(event_type=EventType.Kafka, raise_on_entire_batch_failure=False)
     consumer = getattr(context, "function_name", "") or step.name
+    letters: list[tuple[dict[str, Any], Any]] = []  # (record, the dead letter's future)
 
     def record_handler(record: KafkaEventRecord) -> None:
         raw = record.raw_event
@@ -71,7 +76,7 @@ def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logge
                 logger.warning("record failed; the mapping retries it",
                                extra={**where, "reason": failure.reason, "detail": failure.detail})
                 raise
-            dead_letters.write(raw, failure, consumer, step.name)
+            letters.append((raw, dead_letters.write(raw, failure, consumer, step.name, wait=False)))
             logger.error("record dead-lettered", extra={**where, "reason": failure.reason, "detail": failure.detail})
             return
         outbox.publish_committed(wait=False)
@@ -79,7 +84,27 @@ def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logge
                                        "order_id": envelope.correlation_id, "outcome": outcome})
 
     try:
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                            context=context)
     finally:
         outbox.publish_committed(wait=True)
+    return _confirm_dead_letters(response, letters, logger)
+
+
+def _confirm_dead_letters(response: dict[str, Any], letters: list[tuple[dict[str, Any], Any]],
+                          logger: Logger) -> dict[str, Any]:
+    """Wait for the batch's dead letters; a record whose dead letter the broker refused is reported failed."""
+    if not letters:
+        return response
+    kafka_producer().flush(DEAD_LETTER_TIMEOUT_SECONDS)
+    failed = []
+    for raw, future in letters:
+        try:
+            future.get(timeout=0)
+        except Exception as err:  # noqa: BLE001 - any refusal: the mapping delivers the record again
+            logger.warning("dead letter not written; the record is retried", extra={"error": str(err)})
+            failed.append({"itemIdentifier": {"partition": f"{raw.get('topic')}-{raw.get('partition')}",
+                                              "offset": raw.get("offset")}})
+    if failed:
+        response = {**response, "batchItemFailures": [*response.get("batchItemFailures", []), *failed]}
+    return response

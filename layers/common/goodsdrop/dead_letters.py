@@ -38,8 +38,12 @@ REASON_HEADER, CONSUMER_HEADER, SOURCE_HEADER = ("goodsdrop-dead-letter-reason",
 _NAMESPACE = uuid.UUID("6b1f3c8e-2d4a-4f0b-9c7e-5a8d2e1f0b3c")
 
 
-def write(record: dict[str, Any], failure: Failure, consumer: str, step: str) -> Envelope:
-    """Publish `record` (a record of Lambda's Kafka event) as a dead letter; returns once the broker has it."""
+def write(record: dict[str, Any], failure: Failure, consumer: str, step: str, *, wait: bool = True) -> Any:
+    """Publish `record` (a record of Lambda's Kafka event) as a dead letter; the producer's future.
+
+    With `wait` it returns once the broker has it; without, the caller confirms the future (the
+    consumer runner confirms a batch's dead letters together, before the batch returns).
+    """
     source = f"{record.get('topic')}:{record.get('partition')}:{record.get('offset')}"
     kept = {name: record.get(name) for name in ("topic", "partition", "offset", "timestamp", "timestampType", "key",
                                                  "value", "headers")}
@@ -50,8 +54,7 @@ def write(record: dict[str, Any], failure: Failure, consumer: str, step: str) ->
     headers = [(REASON_HEADER, failure.reason.encode()), (CONSUMER_HEADER, consumer.encode()),
                (SOURCE_HEADER, source.encode())]
     key = base64.b64decode(record["key"]) if record.get("key") else None
-    publish(topics.DEAD_LETTERS, letter, key, headers=headers)
-    return letter
+    return publish(topics.DEAD_LETTERS, letter, key, headers=headers, wait=wait)
 
 
 def _key_text(key: str | None) -> str:

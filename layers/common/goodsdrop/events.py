@@ -53,8 +53,8 @@ class Envelope(BaseModel):
 
 
 def publish(name: str, envelope: Envelope, key: str | bytes | None, *, wait: bool = True, timeout: float = 5.0,
-            headers: list[tuple[str, bytes]] | None = None) -> None:
-    """Send `envelope` to topic `name`, keyed by `key`.
+            headers: list[tuple[str, bytes]] | None = None) -> Any:
+    """Send `envelope` to topic `name`, keyed by `key`; returns the producer's future.
 
     With `wait` the call returns only once the broker acknowledged the write (acks=all) and
     raises otherwise, so a caller can compensate when publishing fails.
@@ -63,6 +63,7 @@ def publish(name: str, envelope: Envelope, key: str | bytes | None, *, wait: boo
     future = kafka_producer().send(topic(name), value=envelope.to_bytes(), key=raw_key, headers=headers or [])
     if wait:
         future.get(timeout=timeout)
+    return future
 
 
 def decode_record(record: dict[str, Any], accepts: tuple[str, ...] = ()) -> Envelope:
