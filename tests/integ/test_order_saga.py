@@ -157,9 +157,9 @@ def test_a_consumer_that_dies_mid_batch_loses_and_doubles_nothing(client, seller
     assert [d["status"] for d in docs] == ["CONFIRMED"] * 3
     crashed = redis_client().get(faults.crash_marker(STOCK_PERSISTENCE, product))
     assert crashed in {o for _, o in orders}, "no confirmation crashed"
-    after = client.get(f"{API}/health").json()["pollers"]["ConfirmOrderMapping-0"]
-    # The execution environment really died mid-batch (the poller saw it exit and retried the batch).
-    assert after["pid"] != health["pid"] or after["environment_exits"] > health["environment_exits"]
+    # The execution environment really died mid-batch (its poller saw it exit and delivered the batch again).
+    assert wait_for(lambda: (h := client.get(f"{API}/health").json()["pollers"]["ConfirmOrderMapping-0"])["pid"]
+                    != health["pid"] or h["environment_exits"] > health["environment_exits"], seconds=10)
     assert mysql_stock(product) == 7
     assert redis_stock(product) == redis_stock(product) | {"available": 7, "reserved": 0}
 
