@@ -108,8 +108,9 @@ def _stock_changed(settled: list[Settled]) -> None:
                                                        | {"version": s.version}), str(s.product_id), wait=False)
 
 
-def _payment(cur: DictCursor, order_id: str) -> dict[str, Any] | None:
-    cur.execute("SELECT id, amount, status FROM payments WHERE order_id = %s FOR UPDATE", (order_id,))
+def _payment(cur: DictCursor, order_id: str, *, lock: bool = True) -> dict[str, Any] | None:
+    cur.execute(f"SELECT id, amount, status FROM payments WHERE order_id = %s{' FOR UPDATE' if lock else ''}",
+                (order_id,))
     return cur.fetchone()
 
 
@@ -140,7 +141,10 @@ def process_payment(event: Envelope) -> str:
                       state=RELEASED if aborted else OPEN, reason="PUBLISH_FAILED" if aborted else None)
         entry = ledger.lock(cur, order_id)
         assert entry is not None
-        if _payment(cur, order_id) is not None:
+        # No locking read: the ledger row lock serialises this order's steps already, and locking a payment
+        # that does not exist yet takes a gap lock that deadlocks with payments of other orders
+        # (partitions are charged concurrently).
+        if _payment(cur, order_id, lock=False) is not None:
             charged = False  # charged before: its outcome was committed with the payment
         elif entry.state != OPEN or entry.expires_ms <= time.time() * 1000:
             ledger.first_delivery(cur, PAYMENTS, event.event_id)
