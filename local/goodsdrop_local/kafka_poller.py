@@ -57,6 +57,7 @@ MAX_CONCURRENCY = 5  # invocations one Lambda event poller runs at once
 STATUS_SECONDS = 1.0
 LAG_SECONDS = 2.0
 IDLE_POLL_SECONDS = 0.1
+COLLECT_WAIT_SECONDS = 0.02  # how long the loop waits for an invocation before it polls Kafka again
 ACCOUNT = "000000000000"
 
 
@@ -401,7 +402,7 @@ class MappingPoller:
         busy = [e for e in self.environments if e.owner is not None]
         if not busy:
             return False
-        ready = wait([e.conn for e in busy], timeout=0.05)
+        ready = wait([e.conn for e in busy], timeout=COLLECT_WAIT_SECONDS)
         finished = False
         for environment in busy:
             if environment.conn not in ready and not environment.overdue:
