@@ -21,18 +21,7 @@ from goodsdrop.clients import mysql_cursor
 from goodsdrop.orders import GIVE_BACK
 from goodsdrop_local.execution import FunctionPool
 from goodsdrop_local.template import REPO_ROOT, load
-from tests.support.accounts import new_account
-from tests.support.orders import (
-    API,
-    make_product,
-    mysql_stock,
-    place,
-    records_for,
-    redis_stock,
-    wait_drained,
-    wait_final,
-    wait_for,
-)
+from tests.support.orders import API, confirmed_sale, mysql_stock, records_for, settled, wait_drained, wait_for
 
 RETURNS_GROUP = "goodsdrop-returns"
 
@@ -46,19 +35,11 @@ def client(stack):
 @pytest.fixture
 def sale(client):
     """A confirmed order of two products: (seller, buyer, order id, product a, product b); faults cleared after."""
-    seller, buyer = new_account(seller=True), new_account()
-    a, b = make_product(seller, 10, price=1000, limit=2), make_product(seller, 10, price=300)
-    order_id = place(client, buyer, [(a, 2), (b, 3)]).json()["orderId"]
-    assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
+    seller, buyer, order_id, a, b = confirmed_sale(client)
     yield seller, buyer, order_id, a, b
     for step in (f"{faults.FAIL_COMMIT}:{GIVE_BACK}", f"{faults.CRASH_AFTER_COMMIT}:{GIVE_BACK}"):
         for product in (a, b):
             faults.clear(step, product)
-
-
-def settled(product: int, units: int) -> bool:
-    state = redis_stock(product)
-    return mysql_stock(product) == units and state.get("available") == units and state.get("reserved") == 0
 
 
 def given_back(order_id: str) -> dict[str, int]:

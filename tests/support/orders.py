@@ -133,3 +133,23 @@ def redeliver(records: list[Any]) -> None:
         producer.send(r.topic, key=r.key, value=r.value, headers=r.headers)
     producer.flush()
     producer.close()
+
+
+def confirmed_sale(client: httpx.Client) -> tuple[Account, Account, str, int, int]:
+    """A confirmed order of two products of one seller, 10 units each (a: 2 at 1,000, limit 2; b: 3 at 300).
+
+    Returns (seller, buyer, order id, product a, product b).
+    """
+    from tests.support.accounts import new_account
+
+    seller, buyer = new_account(seller=True), new_account()
+    a, b = make_product(seller, 10, price=1000, limit=2), make_product(seller, 10, price=300)
+    order_id = place(client, buyer, [(a, 2), (b, 3)]).json()["orderId"]
+    assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
+    return seller, buyer, order_id, a, b
+
+
+def settled(product_id: int, units: int) -> bool:
+    """MySQL and Redis both say `units` are left and nothing is reserved."""
+    state = redis_stock(product_id)
+    return mysql_stock(product_id) == units and state.get("available") == units and state.get("reserved") == 0
