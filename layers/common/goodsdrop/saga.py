@@ -77,10 +77,9 @@ RETURNS = "returns"
 PERMANENT_DB_ERRORS = (pymysql.err.IntegrityError, pymysql.err.DataError, pymysql.err.ProgrammingError)
 
 
-def _emit(tx: outbox.Transaction, name: str, event_type: str, order_id: str, payload: dict[str, Any],
-          *id_parts: object) -> None:
+def _emit(tx: outbox.Transaction, name: str, event_type: str, order_id: str, payload: dict[str, Any]) -> None:
     """Write one saga outcome, with its deterministic event id, in the step's transaction (the outbox)."""
-    event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type, *id_parts), correlation_id=order_id,
+    event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type), correlation_id=order_id,
                      payload={"orderId": order_id, **payload})
     tx.add(name, event, order_id)
 
@@ -98,14 +97,15 @@ def _unknown_order(order_id: str) -> NotFound:
 def _stock_changed(settled: list[Settled]) -> None:
     """StockChanged for products whose live stock moved (so live stock streams stay right)."""
     for s in settled:
-        if s.code == 1 and s.available >= 0:
+        if s.code != 1 or s.available < 0:
+            continue
+        # Live stock is a notification of Redis state, not of a commit: the next change or read
+        # corrects a lost one, so it goes straight to Kafka, after the commit, best effort.
+        with suppress(Exception):
             product = get_product(s.product_id)
             level = StockLevel(s.product_id, s.available, sale_status(s.available, product.sales_start_at), s.version)
-            # Live stock is a notification of Redis state, not of a commit: the next change or read
-            # corrects a lost one, so it goes straight to Kafka, after the commit, best effort.
-            with suppress(Exception):
-                publish(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json()
-                                                       | {"version": s.version}), str(s.product_id), wait=False)
+            publish(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json()
+                                                   | {"version": s.version}), str(s.product_id), wait=False)
 
 
 def _payment(cur: DictCursor, order_id: str, *, lock: bool = True) -> dict[str, Any] | None:
@@ -407,15 +407,13 @@ def expire_due_reservations(now_ms: int | None = None, limit: int = 200) -> int:
             expired += expire_reservation(member, order_id, now)
         except Exception:
             logger.exception("expiring a reservation failed", extra={"order_id": order_id})
-    outbox.publish_committed()
     return expired
 
 
 def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
     """Expire one reservation if it is still open and due; 1 when it expired now.
 
-    OrderExpired is written to the outbox in the expiring transaction; `expire_due_reservations`
-    publishes the batch's events once at the end.
+    OrderExpired is written to the outbox in the expiring transaction and published after it.
     """
     record = read_record(member, order_id)
     released: list[Line] = []
@@ -463,6 +461,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))
+    outbox.publish_committed()
     return 1
 
 
