@@ -3,8 +3,8 @@
 Each Kafka poller (goodsdrop_local.kafka_poller) writes its figures every second, also while one
 of its partitions is retrying a batch: records processed, retried and dead-lettered (by the
 mapping's on-failure destination and by the function itself), and per partition the lag (records
-not yet committed), what is buffered and whether it is retrying. `/health` shows them per poller;
-`make status` sums them per mapping (`mapping_rows`).
+not yet committed), what is buffered and whether it is retrying. `/health` shows them per poller
+and summed per mapping (`mapping_rows`, which `make status` prints).
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def health_report(app: App) -> dict[str, Any]:
             pollers[name] = {"ok": alive, **{k: state.get(k) for k in POLLER_FIELDS}}
     containers = {c.logical_id: {"ok": _port_open("127.0.0.1", settings.stream_port)} for c in app.containers}
     healthy = all(v["ok"] for group in (servers, pollers, containers) for v in group.values())
-    return {"healthy": healthy, "servers": servers, "pollers": pollers, "containers": containers}
+    return {"healthy": healthy, "servers": servers, "pollers": pollers, "mappings": mapping_rows(app),
+            "containers": containers}
 
 
 def mapping_rows(app: App) -> list[dict[str, Any]]:

@@ -39,9 +39,15 @@ def dead_lettered(since_ms: int) -> dict[tuple[str, int, int], dead_letters.Dead
     return found
 
 
+def payments_mapping(client) -> dict:
+    """ProcessPaymentMapping's figures in /health (its pollers summed)."""
+    return next(m for m in client.get(f"{API}/health").json()["mappings"] if m["mapping"] == "ProcessPaymentMapping")
+
+
 def test_the_issue_scenario_malformed_records_on_every_partition_then_six_orders(client):
     """Three malformed records on each partition of order-requested, then six orders: all confirm."""
     since = int(time.time() * 1000) - 1000
+    before = payments_mapping(client)
     seller, buyer = new_account(seller=True), new_account()
     product = make_product(seller, 20, price=700)
     read_stock(product)  # Redis has its stock epoch (an order nobody reserved is recognised as such)
@@ -80,6 +86,10 @@ def test_the_issue_scenario_malformed_records_on_every_partition_then_six_orders
     assert all(payment_gateway.books(order)["captured"] == 0 for order in never)  # nobody was charged for them
     health = client.get(f"{API}/health").json()["pollers"]["ProcessPaymentMapping-0"]
     assert health["ok"] and not any(p["retrying"] for p in health["partitions"].values())
+    # /health counts them, per mapping: dead-lettered by the function, and the orders processed.
+    after = wait_for(lambda: (m := payments_mapping(client))["dead_lettered"] >= before["dead_lettered"] + 9 and m, 10)
+    assert after and after["processed"] >= before["processed"] + 15 and after["up"], payments_mapping(client)
+    assert set(after["lag"]) == {f"{name}-{p}" for p in partitions}
 
 
 @pytest.mark.parametrize("topic_name", list(CONSUMED))
