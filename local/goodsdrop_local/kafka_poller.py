@@ -381,13 +381,25 @@ class MappingPoller:
             environment = self._free_environment()
             if environment is None:
                 return
-            environment.invoke(lambda_event(batch.records, self.bootstrap), owner=lane)
+            try:
+                environment.invoke(lambda_event(batch.records, self.bootstrap), owner=lane)
+            except OSError:  # it died while idle: replaced below, the batch goes on the next round
+                self._discard(environment)
+                continue
             lane.busy = True
             self.counters.invocations += 1
             if batch.redelivery:
                 self.counters.retried += len(batch.records)
 
+    def _discard(self, environment: Environment) -> None:
+        self.counters.environment_exits += 1
+        self.environments.remove(environment)
+        environment.close(0.1)
+
     def _free_environment(self) -> Environment | None:
+        for environment in list(self.environments):
+            if environment.owner is None and not environment.alive:
+                self._discard(environment)
         for environment in self.environments:
             if environment.owner is None:
                 return environment
@@ -417,9 +429,7 @@ class MappingPoller:
             lane.busy = False
             finished = True
             if not environment.alive or result[1] in ("Runtime.ExitError", "Sandbox.Timedout"):
-                self.counters.environment_exits += 1
-                self.environments.remove(environment)
-                environment.close(0.1)
+                self._discard(environment)
             if not lane.revoked:
                 self._settle(lane, self._outcome(result, lane.work[0].records))
         return finished
