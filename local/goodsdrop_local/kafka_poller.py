@@ -313,7 +313,9 @@ class MappingPoller:
 
     def _poll(self, timeout: float) -> bool:
         assert self._consumer is not None
-        polled = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=self.mapping.batch_size)
+        # Enough for a batch on every partition held: one poll can feed every lane.
+        polled = self._consumer.poll(timeout_ms=int(timeout * 1000),
+                                     max_records=self.mapping.batch_size * max(len(self.lanes), 1))
         self._sync_lanes()  # the poll may have joined the group: its first records come with the assignment
         now = time.monotonic()
         for tp, records in polled.items():
