@@ -22,7 +22,7 @@ Semantics follow the AWS Lambda developer guide for MSK / self-managed Kafka map
   it, a JSON document with requestContext (condition RetriesExhausted / RecordAgeExceeded),
   responseContext, KafkaBatchInfo and the Lambda event of that record as `payload`.
 Local differences (README, "The local runtime"): batches never mix partitions; retry backoff is
-exponential from GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS (default 0.5 s, cap 10 s); the number of
+exponential from GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS (default 0.1 s, cap 20 s); the number of
 pollers per mapping is fixed at ProvisionedPollerConfig.MinimumPollers.
 
 The poller reports to /health and `make status` (goodsdrop_local.status) every second, also while a
@@ -54,6 +54,7 @@ from goodsdrop_local.status import write_status
 from goodsdrop_local.template import Function, KafkaMapping
 
 MAX_CONCURRENCY = 5  # invocations one Lambda event poller runs at once
+RETRY_BACKOFF_CAP_SECONDS = 20.0
 STATUS_SECONDS = 1.0
 LAG_SECONDS = 2.0
 IDLE_POLL_SECONDS = 0.1
@@ -62,8 +63,9 @@ ACCOUNT = "000000000000"
 
 
 def _backoff(attempt: int) -> float:
-    base = float(os.environ.get("GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS", "0.5"))
-    return min(base * 2 ** max(attempt - 1, 0), 10.0)
+    """Seconds before retry `attempt`: quick at first (a deadlock, `tok_error`), long enough in all for an outage."""
+    base = float(os.environ.get("GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS", "0.1"))
+    return min(base * 2 ** max(attempt - 1, 0), RETRY_BACKOFF_CAP_SECONDS)
 
 
 def _iso(epoch_ms: float) -> str:
