@@ -16,7 +16,7 @@ ifeq ($(CLUSTER),1)
 export GOODSDROP_REDIS_CLUSTER := 1
 endif
 
-.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench bench-shards logs openapi chaos
+.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench bench-shards logs openapi chaos dlq
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -95,3 +95,6 @@ openapi: ## Regenerate functions/openapi/openapi.json (GET /openapi.json) from t
 
 chaos: ## Run the chaos drills on the running stack: make chaos ARGS="--long"
 	@$(PYTHON) -m bench.chaos $(ARGS)
+
+dlq: ## Dead letters: make dlq (list), make dlq ARGS="show 1:42", ARGS="replay --reason UNKNOWN_ORDER"
+	@$(PYTHON) -m goodsdrop_local.dlq $(or $(ARGS),list)

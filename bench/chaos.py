@@ -21,7 +21,16 @@ Drills:
               mock payment processor's books, which are not ours, are kept);
 - mariadb:    MariaDB is stopped for a few seconds;
 - duplicates: every saga event is delivered a second time, after a random delay (so some arrive
-              out of order, after later events of the same order).
+              out of order, after later events of the same order);
+- poison:     during a drop oversubscribed 10x, 5 bad records of each kind (bench.poison: undecodable,
+              not an envelope, unknown type, unknown version, bad payload, another consumer's event,
+              an order or product that does not exist) go to every consumed topic on every
+              partition; every real order must settle and every bad record reach the dead-letter
+              topic, with its reason, without a retry. Figures: reserve→CONFIRMED p50/p99 of the
+              drop's orders, and how long each bad record took to reach the dead-letter topic.
+
+Every drill also reports the reserve→CONFIRMED latency of its confirmed orders (p50 / p99: the
+reservation's `reserved_at` to the order's `confirmed_at`). Targets are figures, not assertions.
 """
 
 from __future__ import annotations
@@ -47,11 +56,13 @@ import httpx
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.invariants import Report, check, wait_settled
+from bench.poison import CONSUMED, Written, write_bad_records
 from goodsdrop import faults, keys, topics
-from goodsdrop.clients import mysql_transaction, redis_client
+from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.saga import STOCK_PERSISTENCE
 from goodsdrop.settings import settings
 from goodsdrop_local import stack as local_stack
+from goodsdrop_local.dlq import DeadLetterTopic
 from goodsdrop_local.status import read_status
 from tests.support.accounts import Account, new_account
 
@@ -75,6 +86,7 @@ class Size:
     outage_seconds: float = 3.0
     settle_seconds: float = 120.0
     kills: int = 1
+    poison_per_kind: int = 5  # bad records of each kind per partition of each consumed topic (poison drill)
 
 
 SHORT, LONG = Size(), Size(stock=60, outage_seconds=10.0, settle_seconds=300.0, kills=3)
@@ -109,14 +121,15 @@ class Drop:
     must refund it: the drills exercise refunds as well as sales and declines.
     """
 
-    def __init__(self, stock: int, price: int = 1000, shards: int = 1) -> None:
+    def __init__(self, stock: int, price: int = 1000, shards: int = 1,
+                 oversubscription: int = OVERSUBSCRIPTION) -> None:
         self.stock, self.shards = stock, shards
         self.seller = new_account(seller=True)
         self.product = self._product(stock, price)
         self.doomed = self._product(max(stock // 5, 1), price * 3)
         self.start = {self.product: stock, self.doomed: max(stock // 5, 1)}
         faults.inject(faults.ORDER_PERSISTENCE, self.doomed)
-        buyers = [new_account() for _ in range(stock * OVERSUBSCRIPTION // LIMIT)]
+        buyers = [new_account() for _ in range(stock * oversubscription // LIMIT)]
         self.attempts = [Attempt(b, TOKENS[i % len(TOKENS)], self.doomed if i % 7 == 3 else self.product)
                          for i, b in enumerate(b for b in buyers for _ in range(LIMIT))]
         random.Random(self.product).shuffle(self.attempts)
@@ -407,7 +420,61 @@ def wait_drained(seconds: float) -> bool:
     return False
 
 
-FAULTS: dict[str, type[Fault]] = {f.name: f for f in (KillPoller, StopKafka, WipeRedis, StopMariaDB, DuplicateEvents)}
+class PoisonRecords(Fault):
+    """Bad records of every kind on every partition of every consumed topic, in the middle of the drop."""
+
+    name = "poison"
+    oversubscription = 10
+
+    def begin(self) -> None:
+        buyer = new_account()
+        self.started_ms = int(time.time() * 1000) - 1000
+        self.written: list[Written] = write_bad_records(list(CONSUMED), self.size.poison_per_kind,
+                                                        int(buyer.member_id), self.drop.product)
+        self.notes["bad_records"] = len(self.written)
+
+    def finish(self) -> None:
+        """Wait (bounded) until every bad record is in the dead-letter topic; how long each took, and why."""
+        dlq = DeadLetterTopic(settings.kafka_bootstrap, topics.topic(topics.DEAD_LETTERS))
+        wanted = {(w.topic, w.partition, w.offset): w for w in self.written}
+        deadline = time.monotonic() + self.size.settle_seconds
+        while True:
+            letters, _ = dlq.read(self.started_ms)
+            found = {(x.source_topic, x.source_partition, x.source_offset): x for x in letters
+                     if (x.source_topic, x.source_partition, x.source_offset) in wanted}
+            if len(found) == len(wanted) or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        delays = sorted(max(found[k].timestamp - w.timestamp_ms, 0) for k, w in wanted.items() if k in found)
+        self.notes["dead_lettered"] = len(found)
+        self.notes["wrong_reason"] = sum(found[k].reason != w.reason for k, w in wanted.items() if k in found)
+        self.notes["by_mapping"] = sum(found[k].kind != "consumer" for k in found)  # retried until given up
+        self.notes["dlq_p50_ms"] = _pct(delays, 50)
+        self.notes["dlq_p99_ms"] = _pct(delays, 99)
+        self.notes["dlq_max_ms"] = delays[-1] if delays else None
+        self.notes["within_5s"] = sum(d <= 5000 for d in delays)
+
+
+def _pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * p / 100), len(ordered) - 1)]
+
+
+def confirm_latencies(orders: list[str]) -> list[float]:
+    """Reserve→CONFIRMED in ms (the reservation's reserved_at to the order's confirmed_at) of confirmed orders."""
+    if not orders:
+        return []
+    with mysql_cursor() as cur:
+        cur.execute("SELECT TIMESTAMPDIFF(MICROSECOND, r.reserved_at, o.confirmed_at) / 1000 AS ms FROM orders o "
+                    "JOIN reservations r ON r.order_id = o.id WHERE o.status = 'CONFIRMED' AND o.confirmed_at IS "
+                    f"NOT NULL AND o.id IN ({', '.join(['%s'] * len(orders))})", orders)
+        return sorted(float(row["ms"]) for row in cur.fetchall())
+
+
+FAULTS: dict[str, type[Fault]] = {f.name: f for f in (KillPoller, StopKafka, WipeRedis, StopMariaDB, DuplicateEvents,
+                                                      PoisonRecords)}
 
 
 # ------------------------------------------------------------------------------------------- a drill
@@ -425,6 +492,7 @@ class DrillResult:
     fault_seconds: float
     recovered_seconds: float | None
     notes: dict[str, Any]
+    confirm_ms: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -446,7 +514,24 @@ class DrillResult:
                 "503_retried": self.retried_503, "unclean": sum(self.unclean.values()),
                 "fault_s": round(self.fault_seconds, 1),
                 "recover_s": None if self.recovered_seconds is None else round(self.recovered_seconds, 1),
+                "confirm_p50_ms": _round(_pct(self.confirm_ms, 50)),
+                "confirm_p99_ms": _round(_pct(self.confirm_ms, 99)),
                 "invariants": "OK" if self.report.ok else f"{len(self.report.violations)} broken"}
+
+    def poison_row(self) -> dict[str, Any]:
+        """The poison drill's own figures: bad records written, dead-lettered (and how fast), real orders."""
+        n = self.notes
+        return {"drill": self.drill, "bad_records": n.get("bad_records"), "dead_lettered": n.get("dead_lettered"),
+                "wrong_reason": n.get("wrong_reason"), "retried_first": n.get("by_mapping"),
+                "dlq_p50_ms": _round(n.get("dlq_p50_ms")), "dlq_p99_ms": _round(n.get("dlq_p99_ms")),
+                "dlq_max_ms": _round(n.get("dlq_max_ms")), "within_5s": n.get("within_5s"),
+                "orders": self.report.figures.orders, "settled": self.recovered_seconds is not None,
+                "confirm_p99_ms": _round(_pct(self.confirm_ms, 99)),
+                "invariants": "OK" if self.report.ok else f"{len(self.report.violations)} broken"}
+
+
+def _round(value: float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 def run_drill(name: str, size: Size = SHORT, shards: int = 1) -> DrillResult:
@@ -454,8 +539,9 @@ def run_drill(name: str, size: Size = SHORT, shards: int = 1) -> DrillResult:
 
     `shards` > 1 splits the drop's live stock over that many Redis shards (a hot drop).
     """
-    drop = Drop(size.stock, shards=shards)
-    fault = FAULTS[name](size, drop)
+    kind = FAULTS[name]
+    drop = Drop(size.stock, shards=shards, oversubscription=getattr(kind, "oversubscription", OVERSUBSCRIPTION))
+    fault = kind(size, drop)
     waves = drop.waves()
     with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=THREADS)) as client, \
             ThreadPoolExecutor(THREADS) as pool:
@@ -478,7 +564,8 @@ def run_drill(name: str, size: Size = SHORT, shards: int = 1) -> DrillResult:
         httpx.get(f"{API}/products/{product}/stock", timeout=30)
     report = check(products, drop.accepted, drop.start)
     return DrillResult(name, len(drop.attempts), dict(drop.answers()),
-                       sum(o.unavailable for o in drop.outcomes), report, ended - started, recovered, fault.notes)
+                       sum(o.unavailable for o in drop.outcomes), report, ended - started, recovered, fault.notes,
+                       confirm_latencies(drop.accepted))
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -508,6 +595,10 @@ def main(argv: list[str] | None = None) -> int:
                                      "violations": r.report.violations} for r in results], indent=2))
     else:
         print(_table([r.row() for r in results]))
+        poisoned = [r.poison_row() for r in results if r.drill == PoisonRecords.name]
+        if poisoned:
+            print()
+            print(_table(poisoned))
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -1,16 +1,16 @@
 """PaymentSucceeded consumer: the order and its lines in MySQL in one transaction, then OrderPlaced.
 
-Batch handling (partial batch response, idempotent retries): goodsdrop.consumers.
+Batch handling (poison records dead-lettered at once, transient faults retried): goodsdrop.consumers.
 """
 
 from aws_lambda_powertools import Logger
 
 from goodsdrop.consumers import run_saga_step
-from goodsdrop.saga import persist_order
+from goodsdrop.saga import PERSIST_ORDER
 
 logger = Logger()
 
 
 @logger.inject_lambda_context
 def handler(event: dict, context: object) -> dict:
-    return run_saga_step(event, context, persist_order, logger)
+    return run_saga_step(event, context, PERSIST_ORDER, logger)

@@ -1,4 +1,11 @@
-"""Where the runtime's processes report what they are doing, and the /health report built from it."""
+"""Where the runtime's processes report what they are doing, and the /health report built from it.
+
+Each Kafka poller (goodsdrop_local.kafka_poller) writes its figures every second, also while one
+of its partitions is retrying a batch: records processed, retried and dead-lettered (by the
+mapping's on-failure destination and by the function itself), and per partition the lag (records
+not yet committed), what is buffered and whether it is retrying. `/health` shows them per poller
+and summed per mapping (`mapping_rows`, which `make status` prints).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ from goodsdrop_local.template import REPO_ROOT, App
 STACK_DIR = Path(os.environ.get("GOODSDROP_STACK_DIR", REPO_ROOT / ".stack"))
 RUNTIME_DIR = STACK_DIR / "runtime"
 STALE_SECONDS = 15.0
+POLLER_FIELDS = ("state", "processed", "retried", "dead_lettered", "dead_lettered_by_mapping",
+                 "dead_lettered_by_function", "invocations", "errors", "environments", "environment_exits",
+                 "partitions", "pid", "updated")
 
 
 def write_status(kind: str, name: str, state: dict[str, Any]) -> None:
@@ -98,8 +108,40 @@ def health_report(app: App) -> dict[str, Any]:
             name = f"{mapping.name}-{index}"
             state = read_status("pollers", name) or {}
             alive = bool(state) and now - state.get("updated", 0) < STALE_SECONDS
-            pollers[name] = {"ok": alive, **{k: state.get(k) for k in ("state", "batches", "records", "failures",
-                                                                       "dead_lettered", "pid")}}
+            pollers[name] = {"ok": alive, **{k: state.get(k) for k in POLLER_FIELDS}}
     containers = {c.logical_id: {"ok": _port_open("127.0.0.1", settings.stream_port)} for c in app.containers}
     healthy = all(v["ok"] for group in (servers, pollers, containers) for v in group.values())
-    return {"healthy": healthy, "servers": servers, "pollers": pollers, "containers": containers}
+    return {"healthy": healthy, "servers": servers, "pollers": pollers, "mappings": mapping_rows(app),
+            "containers": containers}
+
+
+def mapping_rows(app: App) -> list[dict[str, Any]]:
+    """Per Kafka mapping, its pollers' figures summed: processed, retried, dead-lettered, lag per partition."""
+    now = time.time()
+    rows = []
+    for mapping in app.kafka:
+        if not mapping.enabled:
+            continue
+        states = [read_status("pollers", f"{mapping.name}-{i}") or {} for i in range(mapping.pollers)]
+        partitions: dict[str, Any] = {}
+        for state in states:
+            partitions.update(state.get("partitions") or {})
+        rows.append({
+            "mapping": mapping.name,
+            "up": all(s and now - s.get("updated", 0) < STALE_SECONDS for s in states),
+            **{k: sum(int(s.get(k) or 0) for s in states) for k in ("processed", "retried", "dead_lettered")},
+            "lag": {name: p.get("lag") for name, p in sorted(partitions.items())},
+            "retrying": sorted(name for name, p in partitions.items() if p.get("retrying")),
+        })
+    return rows
+
+
+def print_mappings(app: App) -> None:
+    """The `make status` table of the Kafka mappings."""
+    print(f"  {'mapping':<26} {'up':<3} {'processed':>9} {'retried':>7} {'dead':>5}  lag per partition")
+    for row in mapping_rows(app):
+        lag = " ".join(f"{name.rsplit('-', 1)[-1]}:{'?' if value is None else value}"
+                       for name, value in row["lag"].items()) or "-"
+        retrying = f"  (retrying: {', '.join(row['retrying'])})" if row["retrying"] else ""
+        print(f"  {row['mapping']:<26} {'yes' if row['up'] else 'no':<3} {row['processed']:>9} {row['retried']:>7} "
+              f"{row['dead_lettered']:>5}  {lag}{retrying}")

@@ -11,14 +11,13 @@ from goodsdrop import payment_gateway, topics
 from tests.support.accounts import new_account
 from tests.support.orders import (
     API,
-    make_product,
+    confirmed_sale,
     mysql_stock,
     place,
     records_for,
     redeliver,
-    redis_stock,
+    settled,
     wait_drained,
-    wait_final,
     wait_for,
 )
 
@@ -34,21 +33,12 @@ def client(stack):
 @pytest.fixture
 def sale(client):
     """A confirmed order of two products of one seller: (seller, buyer, order id, product a, product b)."""
-    seller, buyer = new_account(seller=True), new_account()
-    a, b = make_product(seller, 10, price=1000, limit=2), make_product(seller, 10, price=300)
-    order_id = place(client, buyer, [(a, 2), (b, 3)]).json()["orderId"]
-    assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
-    return seller, buyer, order_id, a, b
+    return confirmed_sale(client)
 
 
 def deliver(client, seller, order_id, product, status):
     return client.patch(f"{API}/seller/orders/{order_id}/items/{product}", json={"deliveryStatus": status},
                         headers=seller.headers())
-
-
-def settled(product: int, units: int) -> bool:
-    state = redis_stock(product)
-    return mysql_stock(product) == units and state.get("available") == units and state.get("reserved") == 0
 
 
 def test_cancelling_before_shipping_refunds_everything_and_restocks(client, sale):

@@ -1,6 +1,7 @@
-"""The five chaos drills in their short form (bench.chaos): a live drop oversubscribed 20x with mixed
+"""The six chaos drills in their short form (bench.chaos): a live drop oversubscribed 20x with mixed
 payment tokens while a consumer dies, Kafka stops, Redis restarts empty, MariaDB stops, or every saga
-event arrives twice and out of order. Each must end with every invariant of bench.invariants holding.
+event arrives twice and out of order; and one oversubscribed 10x while 5 bad records of each kind land on
+every partition of every consumed topic. Each must end with every invariant of bench.invariants holding.
 
 `python -m bench.chaos --long` runs bigger drops with longer outages.
 """
@@ -42,3 +43,8 @@ def test_after_the_drill_no_order_unit_or_refund_is_lost(stack, drill, shards):
         assert result.notes.get("sales_paused_s") is not None, "stock was never rebuilt"
     if drill == "duplicates":
         assert result.notes["copies_delivered"] > 0 and result.notes["drained"]
+    if drill == "poison":  # every bad record dead-lettered by its consumer, with the right reason, none retried
+        notes = result.notes
+        assert notes["bad_records"] > 0 and notes["dead_lettered"] == notes["bad_records"], notes
+        assert notes["wrong_reason"] == 0 and notes["by_mapping"] == 0, notes
+        print(json.dumps(result.poison_row()))

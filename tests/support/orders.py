@@ -103,9 +103,9 @@ def wait_drained(group: str, topic_name: str, seconds: float = 60.0) -> None:
     assert wait_for(lambda: group_drained(group, topic_name), seconds, 0.2), f"{group} did not drain {topic_name}"
 
 
-def records_for(topic_name: str, key: str | list[str], since_ms: int) -> list[Any]:
-    """Every record of `topic_name` keyed `key` (or any of the keys) published since `since_ms`."""
-    wanted = {k.encode() for k in ([key] if isinstance(key, str) else key)}
+def records_for(topic_name: str, key: str | list[str] | None, since_ms: int) -> list[Any]:
+    """Every record of `topic_name` keyed `key` (or any of the keys; None: any key) published since `since_ms`."""
+    wanted = None if key is None else {k.encode() for k in ([key] if isinstance(key, str) else key)}
     name = topics.topic(topic_name)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
     try:
@@ -120,7 +120,7 @@ def records_for(topic_name: str, key: str | list[str], since_ms: int) -> list[An
         deadline = time.monotonic() + 10
         while any(consumer.position(tp) < ends[tp] for tp in parts) and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=200).values():
-                found_records += [r for r in batch if r.key in wanted]
+                found_records += [r for r in batch if wanted is None or r.key in wanted]
         return found_records
     finally:
         consumer.close()
@@ -133,3 +133,23 @@ def redeliver(records: list[Any]) -> None:
         producer.send(r.topic, key=r.key, value=r.value, headers=r.headers)
     producer.flush()
     producer.close()
+
+
+def confirmed_sale(client: httpx.Client) -> tuple[Account, Account, str, int, int]:
+    """A confirmed order of two products of one seller, 10 units each (a: 2 at 1,000, limit 2; b: 3 at 300).
+
+    Returns (seller, buyer, order id, product a, product b).
+    """
+    from tests.support.accounts import new_account
+
+    seller, buyer = new_account(seller=True), new_account()
+    a, b = make_product(seller, 10, price=1000, limit=2), make_product(seller, 10, price=300)
+    order_id = place(client, buyer, [(a, 2), (b, 3)]).json()["orderId"]
+    assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
+    return seller, buyer, order_id, a, b
+
+
+def settled(product_id: int, units: int) -> bool:
+    """MySQL and Redis both say `units` are left and nothing is reserved."""
+    state = redis_stock(product_id)
+    return mysql_stock(product_id) == units and state.get("available") == units and state.get("reserved") == 0

@@ -36,8 +36,9 @@ def test_every_saga_topic_has_one_consumer_with_lambda_failure_handling(app):
     assert set(topics.ALL) >= SAGA_TOPICS | {topics.ORDER_CONFIRMED, topics.ORDER_CLOSED}
 
 
-def test_the_expiry_job_is_scheduled_and_every_order_route_is_declared(app):
-    assert [(s.function_id, s.every_seconds) for s in app.schedules] == [("ExpireReservationsFunction", 60)]
+def test_the_expiry_job_and_the_outbox_relay_are_scheduled_and_every_order_route_is_declared(app):
+    assert sorted((s.function_id, s.every_seconds) for s in app.schedules) == [("ExpireReservationsFunction", 60),
+                                                                               ("RelayOutboxFunction", 60)]
     routes = {(r.method, r.path): r.authorizer for r in app.routes}
     for route in [("POST", "/orders"), ("GET", "/orders"), ("GET", "/orders/{id}"), ("POST", "/orders/{id}/cancel"),
                   ("POST", "/orders/{id}/items/{productId}/cancel"), ("POST", "/orders/{id}/items/{productId}/return"),

@@ -9,7 +9,13 @@ A test marks a product id in the Redis set `keys.test_faults(step)`; every saga 
   the event-source mapping retries it and then dead-letters it.
 - `crash-after-commit:<step>`: the step's process dies (`os._exit`) right after its MySQL
   transaction committed and before it published its outcome, once per product - a consumer
-  crash mid-batch; the event-source mapping redelivers the uncommitted batch.
+  crash mid-batch (the event-source mapping redelivers the uncommitted batch), or an API process
+  dying between a cancel's commit and its publish (`give-back`: the outbox sweep publishes).
+- `reject:<step>`: the step refuses the record for good (a permanent failure with reason
+  INJECTED_REJECTION), so the consumer dead-letters it; clearing the fault is "the fix" before a
+  replay from the dead-letter topic.
+- `fail-commit:<step>`: the step's transaction fails at its commit, after everything in it was
+  written (its events included), as if MySQL went away at that moment.
 
 Honoured only against the local stack (`settings.aws_target` is `moto` or `localstack`), never on
 AWS, so a stray key in production changes nothing. Nothing outside tests writes these keys.
@@ -19,14 +25,19 @@ from __future__ import annotations
 
 import os
 
+import pymysql
+
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
+from goodsdrop.errors import ValidationError
 from goodsdrop.settings import settings
 
 ORDER_PERSISTENCE = "order-persistence"
 STOCK_PERSISTENCE = "stock-persistence"
 CRASH_AFTER_COMMIT = "crash-after-commit"
 UNAVAILABLE = "unavailable"
+REJECT = "reject"
+FAIL_COMMIT = "fail-commit"
 
 
 class StepFailed(Exception):
@@ -37,8 +48,8 @@ class StepFailed(Exception):
         self.reason = reason
 
 
-class SimulatedOutage(Exception):
-    """A transient failure injected by a test: the step should be retried."""
+class SimulatedOutage(ConnectionError):
+    """A transient failure injected by a test (a connection error): the step should be retried."""
 
 
 def _enabled() -> bool:
@@ -63,6 +74,18 @@ def unavailable_if_injected(step: str, product_ids: list[int]) -> None:
     """Raise a transient `SimulatedOutage` when a test made `step` unavailable for these products."""
     if injected(f"{UNAVAILABLE}:{step}", product_ids):
         raise SimulatedOutage(f"{step} is unavailable (injected by a test)")
+
+
+def reject_if_injected(step: str, product_ids: list[int]) -> None:
+    """Raise a permanent failure (the record is dead-lettered) when a test made `step` reject these products."""
+    if injected(f"{REJECT}:{step}", product_ids):
+        raise ValidationError(f"{step} rejected the record (injected by a test)", code="INJECTED_REJECTION")
+
+
+def fail_commit_if_injected(step: str, product_ids: list[int]) -> None:
+    """Raise MySQL's "lost connection" inside the transaction, just before its commit, when a test asked for it."""
+    if injected(f"{FAIL_COMMIT}:{step}", product_ids):
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during COMMIT (injected by a test)")
 
 
 def crash_if_injected(step: str, product_ids: list[int], order_id: str) -> None:

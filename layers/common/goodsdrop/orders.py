@@ -16,6 +16,11 @@ A request whose first attempt died between reserving and publishing is completed
 
 Where an order lives: PENDING orders are in Redis (`keys.order_record`) until the saga persists
 them; MySQL has every order from then on, including FAILED and EXPIRED ones.
+
+A cancel or return writes its refund-and-restock request to the outbox in the transaction that
+marks the lines (goodsdrop.outbox): a cancel that rolls back never asks for a refund, a committed
+one always does (the event is published after the commit, or by the relay's sweep), and each
+committed cancel or return has an event id of its own.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from goodsdrop import keys, topics
+from goodsdrop import faults, keys, outbox, topics
 from goodsdrop.admission import admit_order
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
@@ -448,22 +453,34 @@ def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
     return list(cur.fetchall())
 
 
-def _give_back(event_type: str, order_id: str, member_id: str, lines: list[dict[str, Any]], *id_parts: object) -> None:
-    """Publish the refund-and-restock request (before the caller's transaction commits)."""
+GIVE_BACK = "give-back"  # the cancel/return step, as test fault injection names it (goodsdrop.faults)
+
+
+def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
+               lines: list[dict[str, Any]]) -> None:
+    """Write the refund-and-restock request in the caller's transaction; it is published once that commits.
+
+    Its event id is new (not derived from the order): each committed cancel or return is its own
+    change, never mistaken for a repeat of another.
+    """
     payload = {"memberId": member_id,
                "lines": [_item(r["product_id"], r["count"], r["price"], None) for r in lines],
                "amount": sum(int(r["count"]) * int(r["price"]) for r in lines)}
-    event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type, *id_parts), correlation_id=order_id,
-                     payload={"orderId": order_id, **payload})
-    try:
-        publish(topics.ORDER_RETURNS, event, key=order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
-    except Exception as err:
-        raise ServiceUnavailable("try again: the refund could not be started", retry_after=1) from err
+    tx.add(topics.ORDER_RETURNS, Envelope(type=event_type, correlation_id=order_id,
+                                          payload={"orderId": order_id, **payload}), order_id)
+    faults.fail_commit_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines])
+
+
+def _given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
+    """After the commit: publish the request now (else the outbox sweep does)."""
+    faults.crash_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines], order_id)
+    outbox.publish_committed(timeout=PUBLISH_TIMEOUT_SECONDS)
 
 
 def cancel_order(caller: Caller, order_id: str) -> dict[str, Any]:
     """Cancel a confirmed order before anything shipped: every line CANCELLED, refund and restock follow."""
-    with mysql_transaction() as cur:
+    with outbox.transaction() as tx:
+        cur = tx.cursor
         order = _locked_order(cur, caller, order_id)
         lines = _locked_lines(cur, order_id)
         active = [r for r in lines if r["delivery_status"] not in ("CANCELLED", "RETURNED")]
@@ -473,7 +490,8 @@ def cancel_order(caller: Caller, order_id: str) -> dict[str, Any]:
         cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s "
                     "AND delivery_status = 'PREPARING'", (order_id,))
         cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
-        _give_back("OrderCancelled", order_id, caller.member_id, active)
+        _give_back(tx, "OrderCancelled", order_id, caller.member_id, active)
+    _given_back(order_id, active)
     return get_order(caller, order_id)
 
 
@@ -489,7 +507,8 @@ def return_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any
 
 def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new_status: str,
               event_type: str) -> dict[str, Any]:
-    with mysql_transaction() as cur:
+    with outbox.transaction() as tx:
+        cur = tx.cursor
         order = _locked_order(cur, caller, order_id)
         lines = _locked_lines(cur, order_id)
         line = next((r for r in lines if int(r["product_id"]) == product_id), None)
@@ -504,7 +523,8 @@ def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new
         if new_status == "CANCELLED" and all(r["delivery_status"] in ("CANCELLED", "RETURNED")
                                              for r in lines if r is not line):
             cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
-        _give_back(event_type, order_id, caller.member_id, [line], product_id)
+        _give_back(tx, event_type, order_id, caller.member_id, [line])
+    _given_back(order_id, [line])
     return get_order(caller, order_id)
 
 

@@ -7,9 +7,14 @@
           └─ not confirmed in time ─ ExpireReservations (schedule): refund if paid, release, EXPIRED ─▶ OrderExpired
 
 Rules every step follows:
+- Outcomes are committed with the change they announce: each step writes its outcome event to the
+  outbox table in the transaction of its effect (goodsdrop.outbox), so an event never describes a
+  change that rolled back and a committed change always gets its event (published right after the
+  commit, or by the relay's sweep if the process died in between).
 - Idempotent: a `processed_events` row (consumer, event id) is claimed in the same MySQL
-  transaction as the step's effect; a redelivery finds it and only publishes the step's outcome
-  again, with the same deterministic event id, so the next consumer drops the repeat too.
+  transaction as the step's effect; a redelivery finds it, changes nothing and relays the order's
+  unsent outbox rows (the process that committed them may have died). Outcomes keep deterministic
+  event ids, so should one be published twice the next consumer drops the repeat too.
 - Serialised per order: a step that ends a reservation or moves money locks the order's ledger row
   first (goodsdrop.ledger), so payment, persistence, compensation, expiry and cancellation never
   interleave for one order.
@@ -18,23 +23,29 @@ Rules every step follows:
   fails, the markers and the cached stock are dropped so the next read rebuilds from MySQL.
 - Money moves through the gateway's idempotency keys (the order id; one refund id per reason), so
   a retried step never charges or refunds twice.
-- A permanent failure (`StepFailed`, bad data) compensates; a transient one (MySQL or gateway
-  unavailable) raises, so the event-source mapping retries it and, after its retries, dead-letters
-  it - the reservation expiry then refunds and releases, so no unit stays held forever.
+- A business failure (`StepFailed`, data MySQL rejects while persisting) compensates. A record that
+  can never be processed (bad schema, an order, product or member that does not exist: `NotFound`
+  with a goodsdrop.failures reason) raises before anything commits, and the consumer runner
+  dead-letters it at once (goodsdrop.consumers); a transient fault (MySQL or gateway unavailable)
+  raises, so the event-source mapping retries it and, after its retries, dead-letters it - the
+  reservation expiry then refunds and releases, so no unit stays held forever.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 import pymysql
 from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
-from goodsdrop import clock, faults, ledger, payment_gateway, topics
-from goodsdrop.clients import kafka_producer, mysql_cursor, mysql_transaction
+from goodsdrop import clock, failures, faults, keys, ledger, outbox, payment_gateway, topics
+from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
-from goodsdrop.events import Envelope
+from goodsdrop.consumers import Step
+from goodsdrop.errors import NotFound
+from goodsdrop.events import Envelope, publish
 from goodsdrop.faults import StepFailed
 from goodsdrop.ids import event_id_for
 from goodsdrop.ledger import LedgerEntry
@@ -66,49 +77,40 @@ RETURNS = "returns"
 PERMANENT_DB_ERRORS = (pymysql.err.IntegrityError, pymysql.err.DataError, pymysql.err.ProgrammingError)
 
 
-_unacknowledged: list[Any] = []
-
-
-def _send(name: str, event: Envelope, key: str) -> None:
-    """Hand an outcome to the producer without waiting; `acknowledge_outcomes` waits for the whole batch."""
-    _unacknowledged.append(kafka_producer().send(topics.topic(name), value=event.to_bytes(), key=key.encode()))
-
-
-def acknowledge_outcomes(timeout: float = 10.0) -> None:
-    """Wait until the broker acknowledged every outcome published since the last call; raise if one failed.
-
-    Consumers call it at the end of each batch, before the mapping commits the batch's offsets:
-    an outcome that did not reach the broker fails the batch, which is then delivered again (and
-    the idempotent steps publish their outcomes again). One wait per batch instead of per record.
-    """
-    pending = list(_unacknowledged)
-    _unacknowledged.clear()
-    if not pending:
-        return
-    kafka_producer().flush(timeout)
-    for future in pending:
-        future.get(timeout=0)
-
-
-def _emit(name: str, event_type: str, order_id: str, payload: dict[str, Any], *id_parts: object) -> None:
-    """Publish one saga outcome, with its deterministic event id (acknowledged by `acknowledge_outcomes`)."""
-    event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type, *id_parts), correlation_id=order_id,
+def _emit(tx: outbox.Transaction, name: str, event_type: str, order_id: str, payload: dict[str, Any]) -> None:
+    """Write one saga outcome, with its deterministic event id, in the step's transaction (the outbox)."""
+    event = Envelope(type=event_type, event_id=event_id_for(order_id, event_type), correlation_id=order_id,
                      payload={"orderId": order_id, **payload})
-    _send(name, event, order_id)
+    tx.add(name, event, order_id)
+
+
+def _repeat(order_id: str) -> str:
+    """A step got an event it processed before: relay the order's unsent outcomes (their process may have died)."""
+    relayed = outbox.relay_unsent(order_id)
+    return f"repeat ({relayed} outcome(s) relayed)" if relayed else "repeat"
+
+
+def _unknown_order(order_id: str) -> NotFound:
+    return NotFound(f"order {order_id} is not in the reservation ledger", code=failures.UNKNOWN_ORDER)
 
 
 def _stock_changed(settled: list[Settled]) -> None:
     """StockChanged for products whose live stock moved (so live stock streams stay right)."""
     for s in settled:
-        if s.code == SettleCode.APPLIED and s.available >= 0:
+        if s.code != SettleCode.APPLIED or s.available < 0:
+            continue
+        # Live stock is a notification of Redis state, not of a commit: the next change or read
+        # corrects a lost one, so it goes straight to Kafka, after the commit, best effort.
+        with suppress(Exception):
             product = get_product(s.product_id)
             level = StockLevel(s.product_id, s.available, sale_status(s.available, product.sales_start_at), s.version)
-            _send(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json() | {"version": s.version}),
-                  str(s.product_id))
+            publish(topics.STOCK_CHANGED, Envelope(type="StockChanged", payload=level.to_json()
+                                                   | {"version": s.version}), str(s.product_id), wait=False)
 
 
-def _payment(cur: DictCursor, order_id: str) -> dict[str, Any] | None:
-    cur.execute("SELECT id, amount, status FROM payments WHERE order_id = %s FOR UPDATE", (order_id,))
+def _payment(cur: DictCursor, order_id: str, *, lock: bool = True) -> dict[str, Any] | None:
+    cur.execute(f"SELECT id, amount, status FROM payments WHERE order_id = %s{' FOR UPDATE' if lock else ''}",
+                (order_id,))
     return cur.fetchone()
 
 
@@ -123,41 +125,74 @@ def process_payment(event: Envelope) -> str:
     """OrderRequested → record the reservation in the ledger, charge once, PaymentSucceeded / PaymentFailed.
 
     One transaction holds the order's ledger row locked across the charge, so an expiry or a
-    compensation of the same order waits for it. `GatewayUnavailable` propagates: the transaction
-    rolls back (the ledger row too) and the mapping retries the event.
+    compensation of the same order waits for it; the outcome is written to the outbox in it.
+    `GatewayUnavailable` propagates: the transaction rolls back (the ledger row too) and the mapping
+    retries the event. An order nobody reserved is refused before anything is written.
     """
     p = event.payload
     order_id, member, lines, total = p["orderId"], str(p["memberId"]), _lines(p), int(p["total"])
     record = read_record(member, order_id)
+    if record is None:
+        _check_order_exists(order_id, member, lines, int(p["reservedAt"]))
     aborted = record is not None and record.status == RecordStatus.ABORTED
-    charged_now = False
-    with mysql_transaction() as cur:
+    with outbox.transaction() as tx:
+        cur = tx.cursor
         ledger.record(cur, order_id, member, lines, total, int(p["reservedAt"]), int(p["expiresAt"]),
                       state=LedgerState.RELEASED if aborted else LedgerState.OPEN,
                       reason="PUBLISH_FAILED" if aborted else None)
         entry = ledger.lock(cur, order_id)
         assert entry is not None
-        payment = _payment(cur, order_id)
-        if payment is None and (entry.state != LedgerState.OPEN or entry.expires_ms <= clock.now_ms()):
+        # No locking read: the ledger row lock serialises this order's steps already, and locking a payment
+        # that does not exist yet takes a gap lock that deadlocks with payments of other orders
+        # (partitions are charged concurrently).
+        if _payment(cur, order_id, lock=False) is not None:
+            charged = False  # charged before: its outcome was committed with the payment
+        elif entry.state != LedgerState.OPEN or entry.expires_ms <= clock.now_ms():
             ledger.first_delivery(cur, PAYMENTS, event.event_id)
             return "not charged: the reservation ended or expired (the expiry job releases it)"
-        if payment is None:
+        else:
             charge = payment_gateway.charge(order_id, str(p["paymentToken"]), total)
             status = PaymentStatus.SUCCEEDED if charge.approved else PaymentStatus.DECLINED
             cur.execute("INSERT INTO payments (id, order_id, member_id, amount, status) "
                         "VALUES (%s, %s, %s, %s, %s)", (charge.payment_id, order_id, member, total, status))
             ledger.first_delivery(cur, PAYMENTS, event.event_id)
-            payment, charged_now = {"id": charge.payment_id, "amount": total, "status": status}, True
-    if charged_now:
-        faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
-    if payment["status"] == PaymentStatus.SUCCEEDED:
-        _emit(topics.PAYMENT_SUCCEEDED, "PaymentSucceeded", order_id,
-              {"memberId": member, "paymentId": payment["id"], "amount": int(payment["amount"])})
-        return "charged"
-    if payment["status"] == PaymentStatus.DECLINED:
-        _emit(topics.ORDER_FAILURES, "PaymentFailed", order_id, {"memberId": member, "reason": "PAYMENT_DECLINED"})
-        return "declined"
-    return "refunded: the reservation ended"
+            if charge.approved:
+                _emit(tx, topics.PAYMENT_SUCCEEDED, "PaymentSucceeded", order_id,
+                      {"memberId": member, "paymentId": charge.payment_id, "amount": total})
+            else:
+                _emit(tx, topics.ORDER_FAILURES, "PaymentFailed", order_id,
+                      {"memberId": member, "reason": "PAYMENT_DECLINED"})
+            charged = True
+    if not charged:
+        return _repeat(order_id)
+    faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
+    return "charged" if charge.approved else "declined"
+
+
+def _check_order_exists(order_id: str, member: str, lines: list[Line], reserved_ms: int) -> None:
+    """Raise `NotFound` (a goodsdrop.failures reason) for an OrderRequested that names nothing real.
+
+    Only asked when Redis has no record of the order. The ledger may have it (a late repeat); else
+    the member and the products must exist, and Redis must be unable to have lost the record: its
+    stock epoch (set when stock is rebuilt after Redis lost its data) older than the reservation
+    means Redis kept its data since before the order was reserved, so the order never was. Without
+    an epoch (Redis lost its data and has not recovered yet) nobody can tell: the order is processed.
+    """
+    with mysql_cursor() as cur:
+        cur.execute("SELECT 1 FROM reservations WHERE order_id = %s", (order_id,))
+        if cur.fetchone() is not None:
+            return
+        cur.execute("SELECT 1 FROM members WHERE id = %s", (member,))
+        if cur.fetchone() is None:
+            raise NotFound(f"member {member} does not exist", code=failures.UNKNOWN_MEMBER)
+        wanted = sorted({line.product_id for line in lines})
+        cur.execute(f"SELECT id FROM products WHERE id IN ({', '.join(['%s'] * len(wanted))})", wanted)
+        missing = set(wanted) - {int(row["id"]) for row in cur.fetchall()}
+        if missing:
+            raise NotFound(f"products {sorted(missing)} do not exist", code=failures.UNKNOWN_PRODUCT)
+    epoch = redis_client().get(keys.stock_epoch())
+    if epoch is not None and int(epoch) < reserved_ms:
+        raise NotFound(f"order {order_id} was never reserved (Redis has no record of it)", code=failures.UNKNOWN_ORDER)
 
 
 def _refund_order(cur: DictCursor, order_id: str, amount: int, reason: str) -> None:
@@ -173,28 +208,22 @@ def _refund_order(cur: DictCursor, order_id: str, amount: int, reason: str) -> N
 
 
 def persist_order(event: Envelope) -> str:
-    """PaymentSucceeded → the order and its lines in MySQL, in one transaction → OrderPlaced."""
+    """PaymentSucceeded → the order and its lines in MySQL, in one transaction with OrderPlaced (outbox)."""
     p = event.payload
     order_id, member = p["orderId"], str(p["memberId"])
     failure = ""
     product_ids: list[int] = []
-    total = 0
-    with mysql_transaction() as cur:
+    with outbox.transaction() as tx:
+        cur = tx.cursor
         first = ledger.first_delivery(cur, ORDER_PERSISTENCE, event.event_id)
-        if not first:
-            cur.execute("SELECT total_price FROM orders WHERE id = %s AND status IN ('PENDING', 'CONFIRMED', "
-                        "'CANCELLED')", (order_id,))
-            row = cur.fetchone()
-            failure, total = ("", int(row["total_price"])) if row else ("ORDER_PERSISTENCE_FAILED", 0)
-            cur.execute("SELECT product_id FROM reservation_lines WHERE order_id = %s ORDER BY product_id",
-                        (order_id,))
-            product_ids = [int(r["product_id"]) for r in cur.fetchall()]
-        else:
+        if first:
             entry = ledger.lock(cur, order_id)
-            if entry is None or entry.state != LedgerState.OPEN:
+            if entry is None:
+                raise _unknown_order(order_id)
+            if entry.state != LedgerState.OPEN:
                 failure = "RESERVATION_ENDED"
             else:
-                product_ids, total = [ln.product_id for ln in entry.lines], entry.total
+                product_ids = [ln.product_id for ln in entry.lines]
                 cur.execute("SAVEPOINT persist_order")
                 try:
                     faults.fail_if_injected(faults.ORDER_PERSISTENCE, product_ids, "ORDER_PERSISTENCE_FAILED")
@@ -206,13 +235,18 @@ def persist_order(event: Envelope) -> str:
                     cur.execute("ROLLBACK TO SAVEPOINT persist_order")
                     logger.warning("order persistence failed", extra={"order_id": order_id, "error": str(err)})
                     failure = "ORDER_PERSISTENCE_FAILED"
+            if failure:
+                _emit(tx, topics.ORDER_FAILURES, "OrderPersistenceFailed", order_id,
+                      {"memberId": member, "reason": failure})
+            else:
+                _emit(tx, topics.ORDER_PLACED, "OrderPlaced", order_id,
+                      {"memberId": member, "total": entry.total, "lines": [{"productId": str(i)} for i in product_ids]})
+    if not first:
+        return _repeat(order_id)
     if failure:
-        _emit(topics.ORDER_FAILURES, "OrderPersistenceFailed", order_id, {"memberId": member, "reason": failure})
         return failure
     mark_persisted(member, order_id)
     faults.crash_if_injected(ORDER_PERSISTENCE, product_ids, order_id)
-    _emit(topics.ORDER_PLACED, "OrderPlaced", order_id, {"memberId": member, "total": total,
-                                                         "lines": [{"productId": str(i)} for i in product_ids]})
     return "placed"
 
 
@@ -231,31 +265,40 @@ def confirm_order(event: Envelope) -> str:
     """OrderPlaced → sold units persisted to MySQL stock, the reservation consumed, CONFIRMED → OrderConfirmed."""
     p = event.payload
     order_id, member = p["orderId"], str(p["memberId"])
-    faults.unavailable_if_injected(STOCK_PERSISTENCE, [int(ln["productId"]) for ln in p.get("lines", [])])
+    product_ids = [int(ln["productId"]) for ln in p["lines"]]
+    faults.unavailable_if_injected(STOCK_PERSISTENCE, product_ids)
+    faults.reject_if_injected(STOCK_PERSISTENCE, product_ids)
     failure = ""
     applied: list[Line] = []
-    first = True
     try:
-        with mysql_transaction() as cur:
+        with outbox.transaction() as tx:
+            cur = tx.cursor
             first = ledger.first_delivery(cur, STOCK_PERSISTENCE, event.event_id)
-            if not first:
-                cur.execute("SELECT 1 FROM orders WHERE id = %s AND status IN ('CONFIRMED', 'CANCELLED')", (order_id,))
-                failure = "" if cur.fetchone() else "STOCK_PERSISTENCE_FAILED"
-            else:
+            if first:
                 entry = ledger.lock(cur, order_id)
-                failure = ("RESERVATION_ENDED" if entry is None or entry.state != LedgerState.OPEN
-                           else _consume(cur, entry, applied))
+                if entry is None:
+                    raise _unknown_order(order_id)
+                failure = "RESERVATION_ENDED" if entry.state != LedgerState.OPEN else _consume(cur, entry, applied)
+                if failure:
+                    _emit(tx, topics.ORDER_FAILURES, "StockPersistenceFailed", order_id,
+                          {"memberId": member, "reason": failure})
+                else:
+                    _emit(tx, topics.ORDER_CONFIRMED, "OrderConfirmed", order_id,
+                          {"memberId": member, "total": int(p.get("total", 0))})
     except BaseException:
         unsettle(order_id, applied, member)
         raise
-    if not failure:
-        close_record(member, order_id, RecordStatus.CONFIRMED)
-        if first:
-            faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
-        _emit(topics.ORDER_CONFIRMED, "OrderConfirmed", order_id, {"memberId": member, "total": int(p.get("total", 0))})
-        return "confirmed"
-    _emit(topics.ORDER_FAILURES, "StockPersistenceFailed", order_id, {"memberId": member, "reason": failure})
-    return failure
+    if not first:
+        with mysql_cursor() as cur:
+            cur.execute("SELECT 1 FROM orders WHERE id = %s AND status = 'CONFIRMED'", (order_id,))
+            if cur.fetchone() is not None:  # the first delivery may have died before closing the record
+                close_record(member, order_id, RecordStatus.CONFIRMED)
+        return _repeat(order_id)
+    if failure:
+        return failure
+    close_record(member, order_id, RecordStatus.CONFIRMED)
+    faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
+    return "confirmed"
 
 
 def _consume(cur: DictCursor, entry: LedgerEntry, applied: list[Line]) -> str:
@@ -299,17 +342,13 @@ def compensate_order(event: Envelope) -> str:
     settled: list[Settled] = []
     marked_failed = False
     try:
-        with mysql_transaction() as cur:
+        with outbox.transaction() as tx:
+            cur = tx.cursor
             first = ledger.first_delivery(cur, COMPENSATION, event.event_id)
-            if not first:
-                cur.execute("SELECT status FROM orders WHERE id = %s", (order_id,))
-                row = cur.fetchone()
-                marked_failed = row is not None and row["status"] == OrderStatus.FAILED
-            else:
+            if first:
                 entry = ledger.lock(cur, order_id)
                 if entry is None:
-                    logger.warning("compensation for an order the ledger does not have", extra={"order_id": order_id})
-                    return "unknown order"
+                    raise _unknown_order(order_id)
                 payment = _payment(cur, order_id)
                 if payment is not None and payment["status"] == PaymentStatus.SUCCEEDED:
                     _refund_order(cur, order_id, int(payment["amount"]), reason)
@@ -320,14 +359,15 @@ def compensate_order(event: Envelope) -> str:
                         settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
                         released.append(line)
                 marked_failed = _end_order(cur, entry, OrderStatus.FAILED, reason, payment)
+                if marked_failed:
+                    _emit(tx, topics.ORDER_CLOSED, "OrderFailed", order_id, {"memberId": member, "reason": reason})
     except BaseException:
         unsettle(order_id, released, member)
         raise
-    if first:
-        close_record(member, order_id, RecordStatus.FAILED, reason)
-        _stock_changed(settled)
-    if marked_failed:
-        _emit(topics.ORDER_CLOSED, "OrderFailed", order_id, {"memberId": member, "reason": reason})
+    if not first:
+        return _repeat(order_id)
+    close_record(member, order_id, RecordStatus.FAILED, reason)
+    _stock_changed(settled)
     return f"failed: {reason}" if marked_failed else "nothing to compensate"
 
 
@@ -368,17 +408,20 @@ def expire_due_reservations(now_ms: int | None = None, limit: int = 200) -> int:
             expired += expire_reservation(member, order_id, now)
         except Exception:
             logger.exception("expiring a reservation failed", extra={"order_id": order_id})
-    acknowledge_outcomes()
     return expired
 
 
 def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
-    """Expire one reservation if it is still open and due; 1 when it expired now."""
+    """Expire one reservation if it is still open and due; 1 when it expired now.
+
+    OrderExpired is written to the outbox in the expiring transaction and published after it.
+    """
     record = read_record(member, order_id)
     released: list[Line] = []
     settled: list[Settled] = []
     try:
-        with mysql_transaction() as cur:
+        with outbox.transaction() as tx:
+            cur = tx.cursor
             entry = ledger.lock(cur, order_id)
             if entry is None:
                 if record is None or record.status == RecordStatus.REFUSED:
@@ -411,6 +454,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
                 settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
                 released.append(line)
             _end_order(cur, entry, OrderStatus.EXPIRED, "EXPIRED", payment)
+            _emit(tx, topics.ORDER_CLOSED, "OrderExpired", order_id, {"memberId": member})
     except BaseException:
         unsettle(order_id, released, member)
         raise
@@ -418,7 +462,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))
-    _emit(topics.ORDER_CLOSED, "OrderExpired", order_id, {"memberId": member})
+    outbox.publish_committed()
     return 1
 
 
@@ -442,7 +486,10 @@ def refund_and_restock(event: Envelope) -> str:
                         "ORDER BY product_id FOR UPDATE", [order_id, *wanted])
             lines = [Line(int(r["product_id"]), int(r["count"]), int(r["price"])) for r in cur.fetchall()]
             if not lines:
-                return "nothing to give back"  # e.g. the cancelling transaction never committed
+                cur.execute("SELECT 1 FROM orders WHERE id = %s", (order_id,))
+                if cur.fetchone() is None:
+                    raise NotFound(f"order {order_id} does not exist", code=failures.UNKNOWN_ORDER)
+                return "nothing to give back"  # its lines were given back before (or never cancelled)
             for line in lines:
                 refund_id = f"{order_id}:{line.product_id}"
                 payment_gateway.refund(order_id, refund_id, line.quantity * line.price)
@@ -463,3 +510,13 @@ def refund_and_restock(event: Envelope) -> str:
         raise
     _stock_changed(settled)
     return f"restocked {len(restocked)} line(s)"
+
+
+# ---------------------------------------------------------------------------- the consumers' steps
+
+PROCESS_PAYMENT = Step(PAYMENTS, ("OrderRequested",), process_payment)
+PERSIST_ORDER = Step(ORDER_PERSISTENCE, ("PaymentSucceeded",), persist_order)
+CONFIRM_ORDER = Step(STOCK_PERSISTENCE, ("OrderPlaced",), confirm_order)
+COMPENSATE_ORDER = Step(COMPENSATION, ("PaymentFailed", "OrderPersistenceFailed", "StockPersistenceFailed"),
+                        compensate_order)
+REFUND_AND_RESTOCK = Step(RETURNS, ("OrderCancelled", "OrderLineCancelled", "OrderLineReturned"), refund_and_restock)

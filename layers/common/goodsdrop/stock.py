@@ -23,7 +23,6 @@ stock minus the reserved units, and a stock below the reserved units is refused.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from goodsdrop.clients import mysql_transaction, redis_client
 from goodsdrop.codes import ShiftCode
 from goodsdrop.errors import Conflict, NotFound, ValidationError
 from goodsdrop.events import Envelope, publish
+from goodsdrop.failures import UNKNOWN_PRODUCT
 from goodsdrop.products import get_product, sale_status, shard_count
 from goodsdrop.reservations import forget_shards, load_stock, product_level, spread
 from goodsdrop.scripts import script
@@ -153,6 +153,8 @@ def apply_stock_changed(payload: dict[str, Any]) -> None:
     every sale would send each buyer of a live drop to MySQL for the product.
     """
     product_id = int(payload["productId"])
-    if product_level(product_id) is None:
-        with suppress(NotFound):  # the product was removed since; nothing to cache
+    try:
+        if product_level(product_id) is None:
             load_stock(product_id)
+    except NotFound as err:  # products are never deleted: no such product, the record is dead-lettered
+        raise NotFound(str(err), code=UNKNOWN_PRODUCT) from err

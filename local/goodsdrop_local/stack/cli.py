@@ -33,6 +33,8 @@ from goodsdrop_local.stack.redis_server import (
 )
 from goodsdrop_local.stack.runtime_server import LocalRuntime
 from goodsdrop_local.stack.server import STACK_DIR, STACK_MARK, Server, StackError, stack_lock, stop_group, stray_pids
+from goodsdrop_local.status import print_mappings
+from goodsdrop_local.template import load
 
 SINGLE_REDIS = RedisServer()
 # Redis as configured: one server, or the three nodes of a cluster (GOODSDROP_REDIS_CLUSTER=1).
@@ -141,6 +143,8 @@ def status(servers_only: bool = False) -> bool:
             ok = False
             print(f"  {server.name:<8} {server.running_pid():>8}  {'':<12} running, but GOODSDROP_REDIS_CLUSTER "
                   "says otherwise")
+    if not servers_only and RUNTIME.is_up():  # the Kafka mappings: processed, retried, dead-lettered, lag
+        print_mappings(load())
     return ok
 
 
