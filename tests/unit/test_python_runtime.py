@@ -43,7 +43,7 @@ def test_the_venvs_python_is_the_templates_runtime():
     out = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-c",
                           "import sys; print('%d.%d' % sys.version_info[:2])"],
                          capture_output=True, text=True, timeout=30, check=True).stdout.strip()
-    assert out == "%d.%d" % template_version()
+    assert out == "{}.{}".format(*template_version())
 
 
 def test_the_projects_python_settings_follow_the_template():
@@ -58,7 +58,7 @@ def test_the_installer_finds_the_templates_interpreter():
     assert result.returncode == 0, result.stderr
     found = subprocess.run([result.stdout.strip(), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
-    assert found == "%d.%d" % template_version()
+    assert found == "{}.{}".format(*template_version())
 
 
 def test_make_install_fails_clearly_without_the_templates_interpreter(tmp_path):
