@@ -36,6 +36,7 @@ from goodsdrop.settings import settings
 from goodsdrop_local.template import REPO_ROOT, TEMPLATE_PATH, App, KafkaMapping, Route, _CfnLoader, load
 from tests.support.aws_events import problems
 from tests.support.polling import wait_for
+from tests.support.routes import concrete_path, path_parameters
 
 RECORDER = REPO_ROOT / "tests" / "fixtures" / "recorder"
 
@@ -130,10 +131,6 @@ def probe_token(route: Route) -> str:
     return f"probe-{route.method}-{route.path}"
 
 
-def concrete_path(route: Route) -> str:
-    return re.sub(r"\{([^}+]+)\+?\}", lambda m: f"probe-{m.group(1)}", route.path)
-
-
 @pytest.fixture(scope="module")
 def called_routes(recording):
     """Every route called once, as a browser on another origin would, with headers in mixed case."""
@@ -171,8 +168,7 @@ def test_every_route_gets_an_api_gateway_rest_proxy_event(recording, called_rout
         assert event["headers"]["X-Probe-Case"] == "Mixed-Case"  # the client's header case
         assert event["multiValueQueryStringParameters"] == {"probe": ["1", "2"]}
         assert event["queryStringParameters"] == {"probe": "2"}
-        assert event["pathParameters"] == ({k: f"probe-{k}" for k in re.findall(r"\{([^}+]+)\+?\}", route.path)}
-                                           or None)
+        assert event["pathParameters"] == (path_parameters(route) or None)
         context = event["requestContext"]
         assert context["resourcePath"] == route.path and context["httpMethod"] == route.method
         if route.authorizer:
