@@ -10,6 +10,7 @@ recovers it from the HTTP parser).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import time
@@ -75,6 +76,7 @@ def header_maps(pairs: HeaderPairs) -> tuple[dict[str, str], dict[str, list[str]
     return {name: values[-1] for name, values in multi.items()}, multi
 
 
+@functools.cache
 def _resource_id(resource: str) -> str:
     # API Gateway names each resource with a short id; a stable one per path is enough locally.
     return hashlib.sha1(resource.encode(), usedforsecurity=False).hexdigest()[:6]
