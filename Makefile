@@ -64,7 +64,7 @@ test: install ## Run every test on a separate test stack: make test PYTEST_ARGS=
 
 SAM_VENV := .venv-sam/bin
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(or $(AWS_REGION),$(AWS_DEFAULT_REGION),ap-northeast-2)
-SHELL_SCRIPTS := scripts/*.sh .ci/run infra/localstack/*.sh
+SHELL_SCRIPTS := scripts/*.sh .ci/run infra/localstack/*.sh tests/fixtures/aws-events/*.sh
 
 lint: install ## ruff, cfn-lint and `sam validate --lint` on infra/template.yaml, shellcheck
 	@$(PYTHON) -m ruff check .

@@ -72,7 +72,7 @@ class StackCpu:
         if runtime is not None:
             for child in kids.get(runtime, []):
                 line = cmdline(child)
-                role = "api" if "uvicorn" in line else "saga" if "kafka_poller" in line else "sse"
+                role = "api" if "api_server" in line else "saga" if "kafka_poller" in line else "sse"
                 groups[role] += descendants(child, kids)
         for server in stack.SERVERS:
             pid = server.running_pid()

@@ -69,9 +69,8 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "GOODSDROP_TEMPLATE": str(REPO / "tests" / "fixtures" / "template.yaml"),
            "PYTHONPATH": f"{REPO}/layers/common:{REPO}/local:{REPO}"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "goodsdrop_local.gateway:create_app", "--factory",
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                               "--no-access-log", "--log-level", "warning", "--backlog", "4096"], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "goodsdrop_local.api_server", "--port", str(port),
+                               "--workers", str(args.workers)], env=env)
     rows = []
     try:
         _wait(port)

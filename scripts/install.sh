@@ -2,7 +2,9 @@
 # Installs what the local stack needs on a fresh Debian 12 machine; idempotent and quiet.
 #   - apt: redis-server, redis-tools, mariadb-server, mariadb-client, wrk, chromium, shellcheck (and
 #     Java 17, Maven, python3-venv if missing), without letting apt start the distribution's own services;
-#   - .venv with requirements.txt (re-run when requirements.txt changes; hash in .venv);
+#   - .venv with requirements.txt on the Python version of the template's Runtime (pythonX.Y, found on
+#     PATH or under pyenv by scripts/template_python.sh; rebuilt when it runs another version;
+#     re-run when requirements.txt changes; hash in .venv);
 #   - the Kafka jars of infra/kafka/pom.xml into .stack/kafka/libs (re-run when the pom changes);
 #   - .venv-sam with infra/requirements-sam.txt (SAM CLI, cfn-lint; kept apart from .venv), and
 #     the apt package for shell linting, for `make lint` and `make build`.
@@ -69,10 +71,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
     step "apt-get install ${missing[*]}" apt_install "${missing[@]}"
 fi
 
-# ---- Python virtualenv -----------------------------------------------------------------------
+# ---- Python virtualenv, on the Python the template's functions run on (Runtime: pythonX.Y) -------
+if ! python=$(scripts/template_python.sh); then
+    echo "install: .venv must run the template's Python runtime (infra/template.yaml); see above" >&2
+    exit 1
+fi
+want=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+have_version=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
+if [ -n "$have_version" ] && [ "$have_version" != "$want" ]; then
+    # A venv of another Python (or a link to one): replaced, so tests and the runtime run on $want.
+    echo "install: .venv runs Python $have_version, the template says $want: rebuilding it" >&2
+    rm -rf "$VENV"
+elif [ -L "$VENV" ] && [ ! -e "$VENV" ]; then
+    rm -f "$VENV"  # a link to a venv that is gone
+fi
 req_hash=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ]; then
-    step "python3 -m venv .venv" python3 -m venv "$VENV"
+    step "$python -m venv .venv" "$python" -m venv "$VENV"
 fi
 if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$req_hash" ]; then
     step "pip install -r requirements.txt" \

@@ -1,9 +1,11 @@
 // GoodsDrop storefront: plain JS over the HTTP contract (shared/api-contract.md).
-// Live stock comes from the SSE container; the API base and stream base are same-host ports.
+// Live stock comes from the SSE container. config.js names the API and stream bases; by default the
+// API is this page's origin and the stream the next port on the same host.
 "use strict";
 
-const API = window.GOODSDROP_API || `${location.protocol}//${location.hostname}:${location.port || 3000}`;
-const STREAM = window.GOODSDROP_STREAM || `${location.protocol}//${location.hostname}:${Number(location.port || 3000) + 1}`;
+const CONFIG = window.GOODSDROP_CONFIG || {};
+const API = (CONFIG.api || location.origin).replace(/\/+$/, "");
+const STREAM = (CONFIG.stream || `${location.protocol}//${location.hostname}:${Number(location.port || 3000) + 1}`).replace(/\/+$/, "");
 const view = document.getElementById("view");
 const won = (n) => `₩${Number(n).toLocaleString("ko-KR")}`;
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);

@@ -22,13 +22,14 @@ from typing import Any
 
 from goodsdrop.errors import DropError
 from goodsdrop.products import parse_product_id
+from goodsdrop.settings import settings
 from goodsdrop.stock import read_stock
 from live_stock.feed import KafkaFeed
 from live_stock.hub import Hub, chunk, sse_frame
 
 HEARTBEAT_SECONDS = float(os.environ.get("GOODSDROP_SSE_HEARTBEAT_SECONDS", "15"))
 RETRY_MS = 3000
-ALLOW_ORIGIN = os.environ.get("GOODSDROP_STOREFRONT_ORIGIN", "*")
+ALLOW_ORIGIN = settings.allowed_origin  # the template's AllowedOrigin, like the API's
 MAX_REQUEST_BYTES = 16 * 1024
 HIGH_WATER = 64 * 1024  # bytes queued for one client before it counts as slow
 _STREAM_PATH = re.compile(r"^/stream/products/([^/?]+)/stock/?(?:\?.*)?$")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from goodsdrop.settings import settings
 from goodsdrop_local.execution import FunctionError, FunctionPool
+from goodsdrop_local.proxy_events import ACCOUNT_ID
 from goodsdrop_local.status import STACK_DIR, write_status
 from goodsdrop_local.template import REPO_ROOT, App, load
 
@@ -59,10 +60,8 @@ def _env(extra_path: list[Path] | None = None, **extra: str) -> dict[str, str]:
 def children(app: App) -> list[Child]:
     """Every long-running process the template asks for."""
     workers = os.environ.get("GOODSDROP_API_WORKERS", str(max(2, (os.cpu_count() or 2) + 1)))
-    procs = [Child("api", [sys.executable, "-m", "uvicorn", "goodsdrop_local.gateway:create_app", "--factory",
-                           "--host", "127.0.0.1", "--port", str(settings.api_port), "--workers", workers,
-                           "--no-access-log", "--log-level", "warning", "--backlog", "4096",
-                           "--timeout-keep-alive", "30"], _env())]
+    procs = [Child("api", [sys.executable, "-m", "goodsdrop_local.api_server", "--port", str(settings.api_port),
+                           "--workers", workers], _env())]
     for mapping in app.kafka:
         if not mapping.enabled:
             continue
@@ -83,9 +82,9 @@ def children(app: App) -> list[Child]:
 def scheduled_event(rule: str) -> dict[str, object]:
     """An EventBridge "Scheduled Event", as Lambda receives it."""
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "000000000000", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": settings.aws_region, "resources": [f"arn:aws:events:local:000000000000:rule/{rule}"],
-            "detail": {}}
+            "account": ACCOUNT_ID, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": settings.aws_region,
+            "resources": [f"arn:aws:events:{settings.aws_region}:{ACCOUNT_ID}:rule/{rule}"], "detail": {}}
 
 
 def serve() -> None:

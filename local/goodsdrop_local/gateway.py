@@ -1,10 +1,12 @@
 """API Gateway (REST, Lambda proxy integration) emulation as an ASGI app.
 
-A request is matched to a route of the template with chalice's `RouteMatcher`, converted to an
-API Gateway proxy event with chalice's `LambdaEventConverter` (then completed with the fields
-of a REST proxy event that chalice leaves out), passed through the route's Lambda authorizer
-(REQUEST type, result cached for ReauthorizeEvery seconds, Deny → the template's gateway
-response), and handed to the warm function; its proxy result becomes the HTTP response.
+A request is matched to a route of the template with chalice's `RouteMatcher`, becomes a REST
+proxy event (goodsdrop_local.proxy_events: header names as the client sent them), passes through
+the route's Lambda authorizer (REQUEST type, result cached for ReauthorizeEvery seconds, Deny →
+the template's gateway response), and is handed to the warm function; its proxy result becomes
+the HTTP response. Like API Gateway, the runtime adds no CORS headers to a function's response:
+the functions send their own; OPTIONS is answered like SAM's CORS mock integration, and the
+gateway's own answers (401, 5xx, ...) carry the template's GatewayResponses headers.
 """
 
 from __future__ import annotations
@@ -14,43 +16,45 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from chalice.local import LambdaEventConverter, RouteMatcher
+from chalice.local import RouteMatcher
 
+from goodsdrop.settings import settings
 from goodsdrop_local import status
+from goodsdrop_local.api_server import request_headers
 from goodsdrop_local.execution import FunctionError, FunctionPool, FunctionTimeout
-from goodsdrop_local.template import REPO_ROOT, App, GatewayResponse, Route, load
+from goodsdrop_local.proxy_events import (
+    authorizer_context,
+    header_pairs,
+    method_arn,
+    request_authorizer_event,
+    rest_proxy_event,
+)
+from goodsdrop_local.template import REPO_ROOT, App, Cors, Route, load
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
-_DEFAULT_RESPONSES = {
-    "UNAUTHORIZED": GatewayResponse(401, "", {}),
-    "ACCESS_DENIED": GatewayResponse(403, "", {}),
-    "AUTHORIZER_FAILURE": GatewayResponse(500, "", {}),
-    "INTEGRATION_FAILURE": GatewayResponse(502, "", {}),
-    "INTEGRATION_TIMEOUT": GatewayResponse(504, "", {}),
-}
-_DEFAULT_MESSAGES = {
-    "UNAUTHORIZED": ("UNAUTHORIZED", "Unauthorized"),
-    "ACCESS_DENIED": ("FORBIDDEN", "User is not authorized to access this resource"),
-    "AUTHORIZER_FAILURE": ("AUTHORIZER_FAILURE", "Authorizer failed"),
-    "INTEGRATION_FAILURE": ("INTERNAL_ERROR", "Internal server error"),
-    "INTEGRATION_TIMEOUT": ("TIMEOUT", "Endpoint request timed out"),
+# API Gateway's own status and message for each response type the runtime gives; the template's
+# GatewayResponses replace status, body and headers per type, DEFAULT_4XX/DEFAULT_5XX the rest.
+_RESPONSE_TYPES: dict[str, tuple[int, str]] = {
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
+    "AUTHORIZER_FAILURE": (500, "Authorizer failed"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),  # no such path or method
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "INTEGRATION_FAILURE": (502, "Internal server error"),  # the function raised or answered garbage
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
 }
 
 
 def _json(status_code: int, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     return status_code, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode()
-
-
-def _error(status_code: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    return _json(status_code, {"error": {"code": code, "message": message, "details": {}}})
 
 
 class Gateway:
@@ -63,7 +67,6 @@ class Gateway:
         for route in app.routes:
             self.routes.setdefault(route.path, {})[route.method] = route
         self.matcher = RouteMatcher(list(self.routes))
-        self.converter = LambdaEventConverter(self.matcher)
         self._auth_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
         self.extra_routes: dict[tuple[str, str], Callable[[], tuple[int, dict[str, str], bytes]]] = {
             ("GET", "/health"): self._health,
@@ -88,25 +91,24 @@ class Gateway:
             message = await receive()
             body += message.get("body", b"")
             if len(body) > MAX_BODY_BYTES:
-                await self._send(send, *_error(413, "PAYLOAD_TOO_LARGE", "Request Entity Too Large"))
+                await self._send(send, *self._gateway_response("REQUEST_TOO_LARGE", {}))
                 return
             if not message.get("more_body"):
                 break
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = request_headers(scope)
         client = scope.get("client") or ("127.0.0.1", 0)
         result = self.handle(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
                              headers, body, client[0])
         await self._send(send, *result)
 
     async def _send(self, send: Send, status_code: int, headers: dict[str, str], body: bytes) -> None:
-        if self.app.cors_origin and "access-control-allow-origin" not in headers:
-            headers["access-control-allow-origin"] = self.app.cors_origin
         await send({"type": "http.response.start", "status": status_code,
                     "headers": [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": body})
 
     # -- request handling ---------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+    def handle(self, method: str, path: str, query: str,
+               headers: dict[str, str] | list[tuple[str, str]], body: bytes,
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
         """Serve one request: route, authorize, invoke, map the result."""
         extra = self.extra_routes.get((method, path))
@@ -114,21 +116,22 @@ class Gateway:
             return extra()
         url = f"{path}?{query}" if query else path
         try:
-            event = self.converter.create_lambda_event(method, url, headers, body or None)
+            match = self.matcher.match_route(url)
         except ValueError:
             static = self._static(method, path)
-            return static or _error(404, "NOT_FOUND", f"no route for {path}")
-        resource = event["requestContext"]["resourcePath"]
+            return static or self._gateway_response("MISSING_AUTHENTICATION_TOKEN", {})
+        resource = match.route
         methods = self.routes[resource]
         route = methods.get(method)
         if route is None:
-            if method == "OPTIONS" and self.app.cors_origin:
-                return 204, {"access-control-allow-methods": ",".join([*sorted(methods), "OPTIONS"]),
-                             "access-control-allow-headers": "Authorization,Content-Type,Idempotency-Key,Last-Event-ID",
-                             "access-control-max-age": "600"}, b""
-            status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {resource}")
-            return status, headers | {"allow": ", ".join(sorted(methods))}, body
-        self._complete_event(event, method, path, resource, body, source_ip)
+            if method == "OPTIONS" and self.app.cors is not None:
+                return cors_preflight(self.app.cors, methods)
+            return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", {})
+        event = rest_proxy_event(
+            method=method, path=path, resource=resource,
+            path_parameters={k: v for k, v in match.captured.items() if "{" + k + "}" in resource},
+            multi_query=match.query_params or None, headers=header_pairs(headers), body=body,
+            source_ip=source_ip, stage=self.app.stage, port=settings.api_port)
         if route.authorizer:
             denied = self._authorize(route, event)
             if denied is not None:
@@ -141,86 +144,53 @@ class Gateway:
             return self._gateway_response("INTEGRATION_FAILURE", {})
         return self._proxy_result(result)
 
-    def _complete_event(self, event: dict[str, Any], method: str, path: str, resource: str, body: bytes,
-                        source_ip: str) -> None:
-        # chalice's event is a subset; add what a REST proxy event carries (Powertools needs them).
-        multi = event.get("multiValueQueryStringParameters")
-        params = event["pathParameters"]
-        event["pathParameters"] = {k: v for k, v in params.items() if "{" + k + "}" in resource} or None
-        event["httpMethod"] = method
-        event["path"] = path
-        event["resource"] = resource
-        event["queryStringParameters"] = {k: v[-1] for k, v in multi.items()} if multi else None
-        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-        if body and not event.get("isBase64Encoded"):
-            try:
-                event["body"] = body.decode("utf-8")
-                event["isBase64Encoded"] = False
-            except UnicodeDecodeError:
-                event["body"] = base64.b64encode(body).decode("ascii")
-                event["isBase64Encoded"] = True
-        else:
-            event.setdefault("isBase64Encoded", False)
-        now = time.time()
-        context = event["requestContext"]
-        context.update({
-            "requestId": str(uuid.uuid4()),
-            "stage": self.app.stage,
-            "resourceId": resource,
-            "requestTimeEpoch": int(now * 1000),
-            "protocol": "HTTP/1.1",
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": event["headers"].get("host", "127.0.0.1"),
-        })
-        context["identity"]["sourceIp"] = source_ip
-        context["identity"]["userAgent"] = event["headers"].get("user-agent", "")
-
     def _authorize(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes] | None:
         """Run the route's Lambda authorizer; None means allowed (context placed on the event)."""
         authorizer = self.app.authorizers[route.authorizer or ""]
-        headers = event["headers"]
+        headers = {name.lower(): value for name, value in event["headers"].items()}
         identity = tuple(headers.get(h.lower(), "") for h in authorizer.identity_headers)
         if not all(identity):
             return self._gateway_response("UNAUTHORIZED", {})
         cache_key = (authorizer.name, identity)
         cached = self._auth_cache.get(cache_key)
+        latency_ms = 0
         if cached is not None and cached[0] > time.monotonic():
             policy = cached[1]
         else:
-            request = {
-                "type": authorizer.payload_type,
-                "methodArn": "arn:aws:execute-api:local:000000000000:local/"
-                             f"{self.app.stage}/{event['httpMethod']}{event['path']}",
-                "resource": event["resource"], "path": event["path"], "httpMethod": event["httpMethod"],
-                "headers": headers, "queryStringParameters": event["queryStringParameters"],
-                "pathParameters": event["pathParameters"], "requestContext": event["requestContext"],
-                "authorizationToken": identity[0],
-            }
+            if authorizer.payload_type == "REQUEST":
+                request = request_authorizer_event(event)
+            else:
+                request = {"type": "TOKEN", "methodArn": method_arn(event), "authorizationToken": identity[0]}
+            started = time.monotonic()
             try:
                 policy = self.pool.get(authorizer.function_id).invoke(request)
             except FunctionError as err:
                 if err.error_message == "Unauthorized":
                     return self._gateway_response("UNAUTHORIZED", {})
                 return self._gateway_response("AUTHORIZER_FAILURE", {})
+            latency_ms = int((time.monotonic() - started) * 1000)
             if authorizer.ttl_seconds > 0:
                 self._auth_cache[cache_key] = (time.monotonic() + authorizer.ttl_seconds, policy)
-        context = {k: v for k, v in (policy.get("context") or {}).items()}
         statements = (policy.get("policyDocument") or {}).get("Statement") or []
         allowed = any(s.get("Effect") == "Allow" for s in statements) and not any(
             s.get("Effect") == "Deny" for s in statements)
         if not allowed:
-            return self._gateway_response("ACCESS_DENIED", context)
-        context["principalId"] = policy.get("principalId", "")
-        event["requestContext"]["authorizer"] = context
+            return self._gateway_response("ACCESS_DENIED", dict(policy.get("context") or {}))
+        event["requestContext"]["authorizer"] = authorizer_context(policy, latency_ms)
         return None
 
     def _gateway_response(self, kind: str, authorizer_context: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        """The template's GatewayResponse for `kind`, with $context.authorizer.* substituted."""
-        spec = self.app.gateway_responses.get(kind) or _DEFAULT_RESPONSES[kind]
-        code, message = _DEFAULT_MESSAGES[kind]
+        """API Gateway's own answer of type `kind`: the template's GatewayResponse for it, else its
+        DEFAULT_4XX/DEFAULT_5XX (status kept), else API Gateway's `{"message": ...}`; with
+        $context.authorizer.* and $context.error.* substituted and the response's headers."""
+        default_status, message = _RESPONSE_TYPES[kind]
+        spec = self.app.gateway_responses.get(kind) or self.app.gateway_responses.get(
+            "DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX")
+        if spec is None:
+            return _json(default_status, {"message": message})
+        status_code = spec.status or default_status
         if not spec.template:
-            return _error(spec.status, code, message)
+            return _json(status_code, {"message": message}, spec.headers)
 
         def value(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -233,7 +203,7 @@ class Gateway:
             return ""
 
         body = re.sub(r"\$(context\.[A-Za-z0-9_.]+)", value, spec.template)
-        return spec.status, {"content-type": "application/json", **spec.headers}, body.encode()
+        return status_code, {"content-type": "application/json", **spec.headers}, body.encode()
 
     def _proxy_result(self, result: Any) -> tuple[int, dict[str, str], bytes]:
         if not isinstance(result, dict) or "statusCode" not in result:
@@ -260,6 +230,19 @@ class Gateway:
         kinds = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
                  ".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json"}
         return 200, {"content-type": kinds.get(target.suffix, "application/octet-stream")}, target.read_bytes()
+
+
+def cors_preflight(cors: Cors, methods: dict[str, Route]) -> tuple[int, dict[str, str], bytes]:
+    """The answer to OPTIONS on a path, as SAM's CORS mock integration gives it (no function runs)."""
+    headers = {"content-type": "application/json", "access-control-allow-origin": cors.allow_origin,
+               "access-control-allow-methods": cors.allow_methods or ",".join(sorted({*methods, "OPTIONS"}))}
+    if cors.allow_headers:
+        headers["access-control-allow-headers"] = cors.allow_headers
+    if cors.max_age:
+        headers["access-control-max-age"] = cors.max_age
+    if cors.allow_credentials:
+        headers["access-control-allow-credentials"] = "true"
+    return 200, headers, b"{}\n"
 
 
 def create_app() -> Gateway:

@@ -172,9 +172,22 @@ class Container:
 
 @dataclass
 class GatewayResponse:
-    status: int
+    """One of the Api's GatewayResponses; `status` None keeps the response type's own status."""
+
+    status: int | None
     template: str
     headers: dict[str, str]
+
+
+@dataclass
+class Cors:
+    """The Api's SAM `Cors`: SAM adds an OPTIONS method (mock integration) to every path with these values."""
+
+    allow_origin: str
+    allow_headers: str | None = None
+    allow_methods: str | None = None  # None: the path's own methods and OPTIONS, as SAM generates them
+    max_age: str | None = None
+    allow_credentials: bool = False
 
 
 @dataclass
@@ -188,7 +201,7 @@ class App:
     kafka: list[KafkaMapping] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     containers: list[Container] = field(default_factory=list)
-    cors_origin: str | None = None
+    cors: Cors | None = None
     default_authorizer: str | None = None
     stage: str = "local"
 
@@ -243,6 +256,21 @@ def _mapping(name: str, function_id: str, props: dict[str, Any], resolve: Resolv
         enabled=bool(props.get("Enabled", True)),
         pollers=max(1, int((props.get("ProvisionedPollerConfig") or {}).get("MinimumPollers", 1))),
     )
+
+
+def _cors(spec: Any, resolve: Resolver) -> Cors | None:
+    """SAM's `Cors` property: a quoted origin string, or a dict of quoted header values."""
+    if not spec:
+        return None
+    if not isinstance(spec, dict):
+        return Cors(str(resolve(spec)).strip("'"))
+
+    def value(key: str) -> str | None:
+        return str(resolve(spec[key])).strip("'") if key in spec else None
+
+    return Cors(allow_origin=value("AllowOrigin") or "*", allow_headers=value("AllowHeaders"),
+                allow_methods=value("AllowMethods"), max_age=value("MaxAge"),
+                allow_credentials=str(spec.get("AllowCredentials", False)).lower() == "true")
 
 
 def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> App:
@@ -324,12 +352,10 @@ def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> A
                 templates = spec.get("ResponseTemplates") or {}
                 headers = {k: str(resolve(v)).strip("'") for k, v in
                            ((spec.get("ResponseParameters") or {}).get("Headers") or {}).items()}
-                app.gateway_responses[kind] = GatewayResponse(int(spec.get("StatusCode", 500)),
+                status = spec.get("StatusCode")
+                app.gateway_responses[kind] = GatewayResponse(int(status) if status is not None else None,
                                                               templates.get("application/json", ""), headers)
-            cors = props.get("Cors")
-            if cors:
-                origin = cors.get("AllowOrigin", "'*'") if isinstance(cors, dict) else cors
-                app.cors_origin = str(resolve(origin)).strip("'")
+            app.cors = _cors(props.get("Cors"), resolve)
         elif rtype == "AWS::ECS::TaskDefinition":
             meta = res.get("Metadata") or {}
             container = props["ContainerDefinitions"][0]

@@ -8,19 +8,14 @@ judged by the statements they expand to."""
 from __future__ import annotations
 
 import ast
-import json
-import os
-import subprocess
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from goodsdrop_local.template import REPO_ROOT, TEMPLATE_PATH, _CfnLoader
 
-SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
 LAYER = REPO_ROOT / "layers" / "common" / "goodsdrop"
 BASE_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -28,15 +23,6 @@ BASE_MANAGED_POLICIES = {
 }
 # boto3 client name → IAM service prefix, where they differ.
 IAM_PREFIX = {"sesv2": "ses", "stepfunctions": "states", "logs": "logs"}
-
-
-@pytest.fixture(scope="module")
-def cloudformation() -> dict[str, Any]:
-    assert SAM_PYTHON.exists(), "run scripts/install.sh: .venv-sam is missing"
-    result = subprocess.run([str(SAM_PYTHON), str(Path(__file__).with_name("sam_translate.py")), str(TEMPLATE_PATH)],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 # ---- what the code calls ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from goodsdrop_local.template import REPO_ROOT, TEMPLATE_PATH
 
 SAM_BIN = REPO_ROOT / ".venv-sam" / "bin"
 SHELL_SCRIPTS = sorted([*REPO_ROOT.glob("scripts/*.sh"), REPO_ROOT / ".ci" / "run",
-                        *REPO_ROOT.glob("infra/localstack/*.sh")])
+                        *REPO_ROOT.glob("infra/localstack/*.sh"), *REPO_ROOT.glob("tests/fixtures/aws-events/*.sh")])
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:

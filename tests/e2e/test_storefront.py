@@ -6,24 +6,17 @@ another buyer buys → buy → see the order CONFIRMED. Screenshots go to .stack
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 
-from goodsdrop import keys
-from goodsdrop.clients import mysql_transaction, redis_client
+from goodsdrop.clients import mysql_transaction
 from goodsdrop.settings import settings
 from tests.support.accounts import new_account
+from tests.support.browser import SHOTS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / ".stack" / "screenshots"
 API = f"http://127.0.0.1:{settings.api_port}"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def new_drop(opens_in_seconds: float) -> int:
@@ -37,24 +30,6 @@ def new_drop(opens_in_seconds: float) -> int:
         product_id = cur.lastrowid
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, 5)", (product_id,))
     return int(product_id)
-
-
-@pytest.fixture
-def page(stack, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    # Other tests brute-force logins from this same address on purpose; start with a clean slate.
-    redis_client().delete(keys.login_failures_by_ip("127.0.0.1"))
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        # A persistent context gives Chromium a fresh, empty profile directory of its own.
-        context = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM, args=FLAGS,
-                                                       viewport={"width": 1100, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
 
 
 def test_buy_a_drop_in_the_browser(page):

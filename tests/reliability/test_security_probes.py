@@ -214,6 +214,7 @@ def test_a_body_over_the_gateway_limit_is_413(client, world):
     response = client.post("/orders", content=b"{" + b" " * (10 * 1024 * 1024 + 10) + b"}",
                            headers=world["alice"].headers() | {"Content-Type": "application/json"})
     assert_clean_4xx(response, 413)
+    assert _code(response) == "PAYLOAD_TOO_LARGE"  # the template's REQUEST_TOO_LARGE gateway response
 
 
 def _string_fields(path: str, method: str) -> list[str]:

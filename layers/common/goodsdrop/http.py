@@ -14,7 +14,7 @@ from typing import Any
 import pymysql
 import redis
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -32,6 +32,7 @@ from goodsdrop.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from goodsdrop.settings import settings
 
 MAX_BODY_BYTES = 64 * 1024
 # A store that cannot be reached (restarting, failing over) is a brief outage, not a bug: 503 + Retry-After.
@@ -92,22 +93,42 @@ def body_problem(event: dict[str, Any]) -> DropError | None:
     return None
 
 
+def cors_config() -> CORSConfig:
+    """The API's CORS answer, which every function sends itself (API Gateway adds none to a Lambda proxy
+    response): the template's AllowedOrigin; Retry-After readable by the page (429, 503)."""
+    return CORSConfig(allow_origin=settings.allowed_origin, allow_headers=["Idempotency-Key"],
+                      expose_headers=["Retry-After"])
+
+
+def cors_headers(cors: CORSConfig, event: dict[str, Any]) -> dict[str, str]:
+    """The CORS headers Powertools would add to a response to `event` (none for another origin)."""
+    origin = next((str(v) for k, v in (event.get("headers") or {}).items() if str(k).lower() == "origin"), None)
+    allowed = cors.allowed_origin(origin) if origin else None
+    return cors.to_dict(allowed) if allowed else {}
+
+
 class DropResolver(APIGatewayRestResolver):
     """Powertools' REST resolver for a JSON-only API: refuses bad bodies before it parses them."""
+
+    def __init__(self, cors: CORSConfig, **kwargs: Any) -> None:
+        super().__init__(cors=cors, **kwargs)
+        self.cors_config = cors
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         problem = body_problem(event) if isinstance(event, dict) else None
         if problem is not None:
+            # Answered before Powertools routes, so its CORS headers are added here.
+            headers = {"Content-Type": content_types.APPLICATION_JSON, **problem.headers,
+                       **cors_headers(self.cors_config, event)}
             return {"statusCode": problem.http_status, "isBase64Encoded": False,
-                    "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON],
-                                          **{k: [v] for k, v in problem.headers.items()}},
+                    "multiValueHeaders": {k: [v] for k, v in headers.items()},
                     "body": json.dumps(problem.to_body(), separators=(",", ":"), ensure_ascii=False)}
         return super().resolve(event, context)
 
 
 def make_resolver() -> APIGatewayRestResolver:
-    """A resolver with body validation and GoodsDrop's error mapping installed."""
-    app = DropResolver(enable_validation=True)
+    """A resolver with body validation, CORS (`cors_config`) and GoodsDrop's error mapping installed."""
+    app = DropResolver(cors_config(), enable_validation=True)
 
     @app.exception_handler(DropError)
     def _drop_error(err: DropError) -> Response:

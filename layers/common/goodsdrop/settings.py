@@ -66,6 +66,9 @@ class Settings:
     jwt_parameter_name: str
     mail_sender: str
     public_base_url: str
+    # The one origin whose pages may call the API and the stream from a browser ("*": any). The
+    # functions and the SSE container send it; the template's gateway responses and CORS preflight too.
+    allowed_origin: str
 
     # Admission control on POST /orders (goodsdrop.ratelimit, goodsdrop.admission). A bucket
     # refills `rate` tokens per second up to `burst`; a rate of 0 turns that bucket off.
@@ -118,6 +121,7 @@ def load() -> Settings:
         jwt_parameter_name=_str("GOODSDROP_JWT_PARAMETER", "/goodsdrop/jwt-signing-key"),
         mail_sender=_str("GOODSDROP_MAIL_SENDER", "no-reply@goodsdrop.local"),
         public_base_url=_str("GOODSDROP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}"),
+        allowed_origin=_str("GOODSDROP_ALLOWED_ORIGIN", "*"),
         order_rate_per_member=_float("GOODSDROP_ORDER_RATE_PER_MEMBER", 5.0),
         order_burst_per_member=_int("GOODSDROP_ORDER_BURST_PER_MEMBER", 10),
         order_rate_per_ip=_float("GOODSDROP_ORDER_RATE_PER_IP", 50.0),
