@@ -62,7 +62,9 @@ def children(app: App) -> list[Child]:
     procs = [Child("api", [sys.executable, "-m", "uvicorn", "goodsdrop_local.gateway:create_app", "--factory",
                            "--host", "127.0.0.1", "--port", str(settings.api_port), "--workers", workers,
                            "--no-access-log", "--log-level", "warning", "--backlog", "4096",
-                           "--timeout-keep-alive", "30"], _env())]
+                           "--timeout-keep-alive", "30",
+                           # The source IP is the connection's: a client's X-Forwarded-For is not trusted.
+                           "--no-proxy-headers"], _env())]
     for mapping in app.kafka:
         if not mapping.enabled:
             continue

@@ -21,11 +21,14 @@ from typing import Any
 
 from chalice.local import LambdaEventConverter, RouteMatcher
 
+from goodsdrop.settings import settings
 from goodsdrop_local import status
 from goodsdrop_local.execution import FunctionError, FunctionPool, FunctionTimeout
 from goodsdrop_local.template import REPO_ROOT, App, GatewayResponse, Route, load
+from goodsdrop_local.throttling import ThrottleBuckets
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+MAX_HEADER_BYTES = 10 * 1024  # API Gateway's quota on the request line and header values together
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -35,6 +38,7 @@ _DEFAULT_RESPONSES = {
     "AUTHORIZER_FAILURE": GatewayResponse(500, "", {}),
     "INTEGRATION_FAILURE": GatewayResponse(502, "", {}),
     "INTEGRATION_TIMEOUT": GatewayResponse(504, "", {}),
+    "THROTTLED": GatewayResponse(429, "", {}),
 }
 _DEFAULT_MESSAGES = {
     "UNAUTHORIZED": ("UNAUTHORIZED", "Unauthorized"),
@@ -42,6 +46,7 @@ _DEFAULT_MESSAGES = {
     "AUTHORIZER_FAILURE": ("AUTHORIZER_FAILURE", "Authorizer failed"),
     "INTEGRATION_FAILURE": ("INTERNAL_ERROR", "Internal server error"),
     "INTEGRATION_TIMEOUT": ("TIMEOUT", "Endpoint request timed out"),
+    "THROTTLED": ("RATE_LIMITED", "Too Many Requests"),
 }
 
 
@@ -69,6 +74,7 @@ class Gateway:
             ("GET", "/health"): self._health,
         }
         self.static_dir: Path | None = None
+        self.throttle_buckets = ThrottleBuckets(app.throttles)  # create_app shares them between workers
 
     # -- ASGI ---------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -93,9 +99,12 @@ class Gateway:
             if not message.get("more_body"):
                 break
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        client = scope.get("client") or ("127.0.0.1", 0)
+        refused = request_problem(scope)
+        if refused is not None:
+            await self._send(send, *refused)
+            return
         result = self.handle(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
-                             headers, body, client[0])
+                             headers, body, connection_source_ip(scope))
         await self._send(send, *result)
 
     async def _send(self, send: Send, status_code: int, headers: dict[str, str], body: bytes) -> None:
@@ -128,6 +137,8 @@ class Gateway:
                              "access-control-max-age": "600"}, b""
             status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {resource}")
             return status, headers | {"allow": ", ".join(sorted(methods))}, body
+        if self._throttled(method, resource):
+            return self._gateway_response("THROTTLED", {})
         self._complete_event(event, method, path, resource, body, source_ip)
         if route.authorizer:
             denied = self._authorize(route, event)
@@ -140,6 +151,11 @@ class Gateway:
         except FunctionError:
             return self._gateway_response("INTEGRATION_FAILURE", {})
         return self._proxy_result(result)
+
+    def _throttled(self, method: str, resource: str) -> bool:
+        """The stage's method throttling, as API Gateway applies it: before the authorizer and the function."""
+        found = self.app.throttle_for(method, resource)
+        return found is not None and not self.throttle_buckets.take(found[0])
 
     def _complete_event(self, event: dict[str, Any], method: str, path: str, resource: str, body: bytes,
                         source_ip: str) -> None:
@@ -251,20 +267,54 @@ class Gateway:
 
     def _static(self, method: str, path: str) -> tuple[int, dict[str, str], bytes] | None:
         """Files of the storefront, when one is configured (GET only, no traversal)."""
-        if self.static_dir is None or method != "GET":
+        if self.static_dir is None or method != "GET" or _CONTROL.search(path):
             return None
         relative = "index.html" if path in ("", "/") else path.lstrip("/")
-        target = (self.static_dir / relative).resolve()
-        if self.static_dir.resolve() not in target.parents or not target.is_file():
+        try:
+            target = (self.static_dir / relative).resolve()
+            if self.static_dir.resolve() not in target.parents or not target.is_file():
+                return None
+        except (OSError, ValueError):  # a name too long for the file system, or one it cannot hold
             return None
         kinds = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
                  ".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json"}
         return 200, {"content-type": kinds.get(target.suffix, "application/octet-stream")}, target.read_bytes()
 
 
+# ------------------------------------------------------------------------------ the edge's own checks
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def request_problem(scope: dict[str, Any]) -> tuple[int, dict[str, str], bytes] | None:
+    """What the edge refuses before routing: headers over API Gateway's quota, or control characters
+    (NUL, CR, LF, ...) in the decoded path, which no route, file or path parameter may hold.
+
+    (API Gateway answers these with its own errors; locally they are the contract's JSON errors.)
+    """
+    line = len(scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")) + len(
+        scope.get("query_string") or b"")
+    if line + sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+        return _error(431, "HEADERS_TOO_LARGE",
+                      f"the request line and headers may have at most {MAX_HEADER_BYTES} bytes")
+    if _CONTROL.search(scope["path"]):
+        return _error(400, "VALIDATION_ERROR", "the path contains a control character")
+    return None
+
+
+def connection_source_ip(scope: dict[str, Any]) -> str:
+    """The address of the connection itself (never X-Forwarded-For: uvicorn runs without proxy
+    headers), as API Gateway fills `requestContext.identity.sourceIp`."""
+    client = scope.get("client") or ("127.0.0.1", 0)
+    return str(client[0])
+
+
 def create_app() -> Gateway:
     """uvicorn factory: each worker loads the template and keeps its functions warm."""
-    gateway = Gateway(load())
+    app = load()
+    gateway = Gateway(app)
+    # One set of throttle buckets for every worker of this API, as API Gateway has one per stage.
+    gateway.throttle_buckets = ThrottleBuckets(app.throttles,
+                                               status.RUNTIME_DIR / f"throttle-buckets-{settings.api_port}.bin")
     # The storefront is served by the stack for convenience (in AWS it would sit on S3/CloudFront).
     static = Path(os.environ.get("GOODSDROP_STATIC_DIR", REPO_ROOT / "storefront"))
     if static.is_dir():
