@@ -35,5 +35,5 @@ def claims_of(access_token: str) -> dict:
 
 
 def reset_local_ip_throttle() -> None:
-    """Tests' failed logins all come from 127.0.0.1: keep them from throttling other tests."""
-    redis_client().delete(keys.login_failures_by_ip(LOCAL_IP))
+    """Tests' failed logins and sign-ups all come from 127.0.0.1: keep them from throttling other tests."""
+    redis_client().delete(keys.login_attempts_by_ip(LOCAL_IP), keys.sign_ups_by_ip(LOCAL_IP))

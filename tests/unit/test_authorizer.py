@@ -195,7 +195,7 @@ def test_a_token_from_a_host_a_few_seconds_ahead_is_accepted(authorizer, deny_li
 class FakeSsm:
     """The versions of one SSM parameter, as GetParameter shows them (`name` and `name:version`)."""
 
-    class exceptions:  # noqa: N801 - boto3's attribute name
+    class exceptions:
         class ParameterVersionNotFound(Exception):
             pass
 
@@ -206,7 +206,7 @@ class FakeSsm:
     def put(self, value: str, at: datetime | None = None) -> None:
         self.versions.append((value, at or datetime.now(UTC)))
 
-    def get_parameter(self, Name: str, WithDecryption: bool) -> dict:  # noqa: N803 - boto3's names
+    def get_parameter(self, Name: str, WithDecryption: bool) -> dict:
         self.calls += 1
         name, _, version = Name.partition(":")
         number = int(version) if version else len(self.versions)

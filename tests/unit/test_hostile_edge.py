@@ -194,7 +194,7 @@ def test_the_runtime_answers_429_like_api_gateway_once_a_methods_bucket_is_empty
     gateway.throttle_buckets = ThrottleBuckets(app.throttles, tmp_path / "buckets.bin", clock=lambda: now[0])
     answers = [gateway.handle("GET", "/things/search", "", {}, b"")[0] for _ in range(5)]
     assert answers == [200, 200, 200, 429, 429]  # the burst, then nothing until tokens come back
-    status, headers, body = gateway.handle("GET", "/things/search", "", {}, b"")
+    status, _headers, body = gateway.handle("GET", "/things/search", "", {}, b"")
     assert status == 429 and json.loads(body)["error"]["code"] == "RATE_LIMITED"
     assert gateway.handle("GET", "/things/7", "", {}, b"")[0] == 200  # another method: its own bucket
     now[0] += 0.5  # rate 2/s: one token back

@@ -95,6 +95,9 @@ def body_problem(event: dict[str, Any]) -> DropError | None:
             return ValidationError("the body is not UTF-8 text", details={"fields": {"body": "not UTF-8"}})
     if isinstance(body, str) and body.lstrip().startswith("["):
         return ValidationError("the body must be a JSON object", details={"fields": {"body": "not an object"}})
+    raw_type = headers.get("content-type", "").strip()
+    if raw_type and not raw_type.startswith("application/json"):
+        return None  # not parsed as JSON by Powertools either (it answers 415)
     return json_problem(body)
 
 

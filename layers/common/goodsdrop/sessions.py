@@ -90,18 +90,19 @@ def utc_now() -> datetime:
 # Three throttles hold a login attempt, each reserved BEFORE the password is checked (see
 # goodsdrop.ratelimit.reserve_attempt), so parallel guesses cannot all pass one check:
 # - the pair (email, source network): 5 attempts per 15 minutes. A guesser locks only their own
-#   pair; the owner elsewhere is not affected.
-# - the account (email, from networks its owner never signed in from): 10 attempts, then each
-#   waits 1, 2, 4, 8 and at most 15 minutes after the latest, in a window that lasts while the
+#   pair: the owner signing in elsewhere is not affected by it.
+# - the account (email, from networks its owner has not signed in from in 30 days): 5 attempts,
+#   then each must wait 15, then 30 minutes after the latest, in a window that lasts while the
 #   attempts go on (an hour after the latest), at most 100. Spread over any number of addresses a
-#   guesser gets at most 10 + 4 per hour (before: 5 every 15 minutes, 20 an hour). The owner
-#   signing in from a network they used before (30 days) is exempt: no stranger can lock them out.
+#   guesser gets 5, then 2 an hour - never more than before (5 every 15 minutes, from anywhere)
+#   at any moment, and a tenth of it over a day. The owner on a network they signed in from before
+#   is exempt: a stranger's failures cannot lock them out (before: 15 minutes for anyone).
 # - the source network, whatever the email: 50 attempts per 15 minutes (credential stuffing).
 # A failed attempt keeps its reservation (it is the failure count); a successful one gives it
 # back and clears its pair.
 LOGIN_ATTEMPTS_PER_PAIR = AttemptThrottle(limit=5, window_seconds=15 * 60)
-LOGIN_ATTEMPTS_PER_ACCOUNT = AttemptThrottle(limit=100, window_seconds=3600, free=10, first_delay_seconds=60,
-                                             longest_delay_seconds=15 * 60, sliding=True)
+LOGIN_ATTEMPTS_PER_ACCOUNT = AttemptThrottle(limit=100, window_seconds=3600, free=5, first_delay_seconds=15 * 60,
+                                             longest_delay_seconds=30 * 60, sliding=True)
 LOGIN_ATTEMPTS_PER_IP = AttemptThrottle(limit=50, window_seconds=15 * 60)
 KNOWN_NETWORK_SECONDS = 30 * 24 * 3600
 KNOWN_NETWORKS_KEPT = 10
