@@ -19,16 +19,13 @@ from goodsdrop.errors import RateLimited, Unauthorized
 from goodsdrop.sessions import LOGIN_ATTEMPTS_PER_IP, LOGIN_ATTEMPTS_PER_PAIR, utc_now
 from goodsdrop.tokens import issue_access_token, new_opaque_token, signing_key, token_digest
 from tests.support.accounts import PASSWORD, new_account
-from tests.support.auth_flow import api, bearer, login, reset_local_ip_throttle
+from tests.support.auth_flow import api, bearer, clean_api, login, reset_local_ip_throttle
 from tests.support.mail import new_email, token_of, verification_links
 
 
 @pytest.fixture(scope="module")
 def client(stack):
-    reset_local_ip_throttle()
-    with api() as http:
-        yield http
-    reset_local_ip_throttle()
+    yield from clean_api()
 
 
 def _segment(doc: dict) -> str:

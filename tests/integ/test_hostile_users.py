@@ -38,7 +38,7 @@ from goodsdrop.sessions import (
 )
 from goodsdrop.settings import settings
 from tests.support.accounts import PASSWORD, new_account
-from tests.support.auth_flow import api, bearer, claims_of, login, reset_local_ip_throttle
+from tests.support.auth_flow import api, bearer, claims_of, clean_api, login, reset_local_ip_throttle
 from tests.support.mail import messages_to, new_email, new_registration_number, verification_links
 from tests.support.orders import make_product, place, wait_for
 
@@ -62,10 +62,7 @@ def _code(response: httpx.Response) -> str:
 
 @pytest.fixture(scope="module")
 def client(stack):
-    reset_local_ip_throttle()
-    with api() as http:
-        yield http
-    reset_local_ip_throttle()
+    yield from clean_api()
 
 
 # ------------------------------------------------------------------------------ the login throttle race

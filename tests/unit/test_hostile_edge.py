@@ -1,6 +1,5 @@
-"""Hostile input at the edge, without servers: JSON that Python's parser chokes on or resolves in
-its own way (deep nesting, duplicate keys, 1e400, NaN, thousands of digits), control characters
-and oversize headers before routing, the storefront's static path, source IPs that must never
+"""Hostile input at the edge, without servers: control characters and oversize headers before
+routing, the storefront's static path, source IPs that must never
 become key text, names that pose as others, search terms, and API Gateway's method throttling as
 the local runtime reads it from the template and enforces it.
 """
@@ -11,80 +10,16 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from goodsdrop import keys
 from goodsdrop.catalogue import MAX_QUERY_TERMS, MAX_SHORT_TERMS, NewProduct, parse_search
 from goodsdrop.errors import ValidationError
 from goodsdrop.fields import check_shop_name, network_of
-from goodsdrop.http import MAX_JSON_DEPTH, make_resolver
 from goodsdrop_local.gateway import MAX_HEADER_BYTES, Gateway, request_problem
 from goodsdrop_local.template import Throttle, load
 from goodsdrop_local.throttling import ThrottleBuckets
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "template.yaml"
-
-
-# ------------------------------------------------------------------------------ JSON bodies
-class Body(BaseModel):
-    name: str
-    items: list = []
-
-
-@pytest.fixture
-def app():
-    resolver = make_resolver()
-
-    @resolver.post("/things")
-    def post(body: Body):
-        return {"name": body.name}
-
-    return resolver
-
-
-def _post(app, body: str) -> tuple[int, dict]:
-    event = {"httpMethod": "POST", "path": "/things", "resource": "/things",
-             "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {}, "queryStringParameters": None,
-             "pathParameters": None, "body": body, "isBase64Encoded": False,
-             "requestContext": {"requestId": "r", "stage": "test", "identity": {"sourceIp": "127.0.0.1"}}}
-    result = app.resolve(event, None)
-    return result["statusCode"], json.loads(result["body"])
-
-
-def _nested(depth: int, opener: str = "[", closer: str = "]") -> str:
-    return '{"name": "x", "items": ' + opener * depth + closer * depth + "}"
-
-
-@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 500, 3000, 10_000])
-def test_deep_json_is_400_never_a_recursion_error(app, depth):
-    status, body = _post(app, _nested(depth))
-    if depth < MAX_JSON_DEPTH:  # the object itself is one level
-        assert status == 200, body
-    else:
-        assert status == 400 and body["error"]["code"] == "VALIDATION_ERROR", body
-        assert body["error"]["details"]["fields"] == {"body": f"nested deeper than {MAX_JSON_DEPTH} levels"}
-    deep_objects = '{"name": "x", "items": [' + '{"a":' * depth + "1" + "}" * depth + "]}"
-    status, body = _post(app, deep_objects)
-    assert status == (200 if depth < MAX_JSON_DEPTH - 1 else 400), body
-
-
-@pytest.mark.parametrize(("raw", "problem"), [
-    ('{"name": "a", "name": "b"}', "duplicate key 'name'"),
-    ('{"name": "a", "items": [{"k": 1, "k": 2}]}', "duplicate key 'k'"),
-    ('{"name": "a", "items": [1e400]}', "a number is out of range"),
-    ('{"name": "a", "items": [-1e400]}', "a number is out of range"),
-    ('{"name": "a", "items": [' + "9" * 5000 + "]}", "a number is out of range"),
-    ('{"name": "a", "items": [NaN]}', "NaN is not JSON"),
-    ('{"name": "a", "items": [Infinity]}', "Infinity is not JSON"),
-])
-def test_json_that_parsers_read_differently_is_refused(app, raw, problem):
-    status, body = _post(app, raw)
-    assert status == 400 and body["error"]["code"] == "VALIDATION_ERROR", body
-    assert body["error"]["details"]["fields"] == {"body": problem}
-
-
-def test_ordinary_numbers_and_text_still_pass(app):
-    assert _post(app, '{"name": "a", "items": [1, -2, 1.5e10, 123456789012345678901234567890, "1e400"]}')[0] == 200
 
 
 # ------------------------------------------------------------------------------ before routing
