@@ -39,7 +39,9 @@ MAX_BODY_BYTES = 64 * 1024
 # No request body of the contract is nested more than a few levels; deeper JSON is an attack on the
 # parser (Python's json recurses per level, and pydantic after it), refused before either sees it.
 MAX_JSON_DEPTH = 32
-MAX_JSON_NUMBER_DIGITS = 40  # no field takes more (prices end at 10**12); Python refuses > 4,300 anyway
+# Longer numbers than any field takes still reach the model (which names the field); this bound only
+# keeps int() from its 4,300-digit ValueError (a 500) and from quadratic work on longer ones.
+MAX_JSON_NUMBER_DIGITS = 1000
 # A store that cannot be reached (restarting, failing over) is a brief outage, not a bug: 503 + Retry-After.
 # On Redis Cluster that includes a cluster that is down or a slot no node serves yet.
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterDownError,
@@ -149,7 +151,7 @@ def _depth(value: Any) -> int:
 
 def json_problem(body: str | bytes) -> DropError | None:
     """What makes a JSON body unacceptable: not JSON, nested deeper than `MAX_JSON_DEPTH`, a key
-    given twice, NaN/Infinity, or a number out of range (1e400, a thousand digits); else None.
+    given twice, NaN/Infinity, or a number out of range (1e400, over a thousand digits); else None.
 
     Powertools' parser (json.loads) would take the last duplicate, turn 1e400 into inf, and fail
     with a RecursionError (a 500) on JSON nested a few thousand levels deep.

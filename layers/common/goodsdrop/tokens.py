@@ -33,7 +33,6 @@ from typing import Any
 
 import jwt
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from goodsdrop import keys
 from goodsdrop.clients import aws_client, mysql_cursor, redis_client
@@ -107,15 +106,15 @@ def _checked_secret(value: str, name: str) -> str:
 
 def fetch_keyring() -> Keyring:
     """The current and the previous version of the signing key from SSM Parameter Store."""
-    ssm, name = aws_client("ssm"), settings.jwt_parameter_name
-    newest = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    name = settings.jwt_parameter_name
+    newest = aws_client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]
     version = int(newest["Version"])
     current = SigningKey(str(version), _checked_secret(str(newest["Value"]), f"{name}:{version}"))
     previous = None
     if version > 1:
         try:
-            older = ssm.get_parameter(Name=f"{name}:{version - 1}", WithDecryption=True)["Parameter"]
-        except ssm.exceptions.ParameterVersionNotFound:
+            older = aws_client("ssm").get_parameter(Name=f"{name}:{version - 1}", WithDecryption=True)["Parameter"]
+        except aws_client("ssm").exceptions.ParameterVersionNotFound:  # SSM keeps the latest 100 versions
             older = None
         rotated = newest.get("LastModifiedDate")
         if older is not None and len(str(older["Value"]).encode()) >= MIN_KEY_BYTES and isinstance(rotated, datetime):
@@ -151,10 +150,12 @@ def keyring(*, newer_than: str | None = None) -> Keyring:
             _ring_forced_at = now
         try:
             fresh = fetch_keyring()
-        except (ClientError, BotoCoreError):
+        except SigningKeyRefused:
+            raise
+        except Exception:  # SSM unreachable or throttled (botocore's errors: boto3 is the runtime's, not the layer's)
             if ring is None or now - _ring_fetched_at > KEY_STALE_LIMIT_SECONDS:
                 raise
-            logger.warning("the signing keys could not be refreshed; the cached ones serve on")
+            logger.exception("the signing keys could not be refreshed; the cached ones serve on")
             return ring
         if ring is not None and (fresh.current.kid, fresh.previous) != (ring.current.kid, ring.previous):
             _verified.clear()  # signatures checked with a key that may no longer be trusted
