@@ -2,7 +2,8 @@
 
 Times the common searches end to end over HTTP (GET /products on this checkout's local stack,
 sequential requests, warm functions) and, with `--explain`, prints MySQL's EXPLAIN of the exact
-page and count queries `goodsdrop.catalogue.search_sql` builds for each. Seed a large catalogue
+page and count queries `goodsdrop.catalogue.search_sql` builds for each (for a search of short
+words only, the one bounded scan of `short_word_search_sql`). Seed a large catalogue
 first with `python -m bench.seed_catalogue --products 100000`.
 """
 
@@ -14,7 +15,7 @@ import time
 
 import httpx
 
-from goodsdrop.catalogue import parse_search, search_sql
+from goodsdrop.catalogue import parse_search, scans_short_words_only, search_sql, short_word_search_sql
 from goodsdrop.clients import mysql_cursor
 from goodsdrop.settings import settings
 
@@ -47,9 +48,15 @@ def common_searches() -> list[tuple[str, dict[str, str]]]:
 
 
 def explain(label: str, params: dict[str, str]) -> None:
-    page_sql, page_args, count_sql, count_args = search_sql(parse_search(params))
+    query = parse_search(params)
+    if scans_short_words_only(query):
+        ids_sql, ids_args = short_word_search_sql(query)
+        statements = [("ids (one bounded scan)", ids_sql, ids_args)]
+    else:
+        page_sql, page_args, count_sql, count_args = search_sql(query)
+        statements = [("page", page_sql, page_args), ("count", count_sql, count_args)]
     print(f"\n### {label}   {params or ''}")
-    for kind, sql, args in (("page", page_sql, page_args), ("count", count_sql, count_args)):
+    for kind, sql, args in statements:
         with mysql_cursor() as cur:
             cur.execute(f"EXPLAIN {sql}", args)
             rows = cur.fetchall()

@@ -156,11 +156,12 @@ async function waitInLine(queue, send, button) {
   const show = (s) => showMessage(s.admitted ? "It is your turn: placing your order…"
     : `You are number ${s.position} in line${s.estimatedWaitSeconds ? ` (about ${s.estimatedWaitSeconds} s)` : ""}.`, true);
   let standing;
-  try { standing = await api("POST", queue); } catch (err) { return fail(err); }
+  // The room may have closed meanwhile (NO_WAITING_ROOM): then the order goes through directly.
+  try { standing = await api("POST", queue); } catch (err) { return err.code === "NO_WAITING_ROOM" ? send() : fail(err); }
   show(standing);
   if (standing.admitted) return send();
   const timer = setInterval(async () => {
-    try { standing = await api("GET", `${queue}/${encodeURIComponent(standing.ticket)}`); } catch (err) { clearInterval(timer); return fail(err); }
+    try { standing = await api("GET", `${queue}/${encodeURIComponent(standing.ticket)}`); } catch (err) { clearInterval(timer); return err.code === "NO_WAITING_ROOM" ? send() : fail(err); }
     show(standing);
     if (standing.admitted) { clearInterval(timer); await send(); }
   }, 2000);

@@ -17,6 +17,10 @@ os.environ.setdefault("GOODSDROP_ORDER_BURST_PER_IP", "10000")
 os.environ.setdefault("GOODSDROP_WAITING_ROOM_INITIAL_BATCH", "1")
 os.environ.setdefault("GOODSDROP_WAITING_ROOM_ADMIT_RATE", "0")
 
+# The signing keys are fetched again every 2 s (60 s by default), so the key-rotation test sees a
+# rotated-out key refused without waiting a minute.
+os.environ.setdefault("GOODSDROP_JWT_KEY_REFRESH_SECONDS", "2")
+
 # Every Lua script call (here and in the runtime the tests start) checks that its keys share one
 # Redis Cluster slot, so a single-Redis run catches what a cluster would refuse (goodsdrop.scripts).
 os.environ.setdefault("GOODSDROP_CHECK_SCRIPT_SLOTS", "1")
@@ -35,6 +39,7 @@ CLUSTER_SUITE = (
     "tests/integ/test_order_concurrency.py",
     "tests/integ/test_admission.py",
     "tests/integ/test_sharded_stock.py",
+    "tests/integ/test_hostile_users.py",
 )
 
 

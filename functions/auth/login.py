@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from goodsdrop.http import json_response, make_resolver
+from goodsdrop.http import json_response, make_resolver, source_ip
 from goodsdrop.sessions import LoginRequest, login
 
 logger = Logger()
@@ -12,8 +12,7 @@ app = make_resolver()
 
 @app.post("/auth/login")
 def post(body: LoginRequest):
-    source_ip = app.current_event.request_context.identity.source_ip
-    return json_response(200, login(body, source_ip).to_json(), {"Cache-Control": "no-store"})
+    return json_response(200, login(body, source_ip(app)).to_json(), {"Cache-Control": "no-store"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

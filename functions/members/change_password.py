@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from goodsdrop.http import current_caller, json_response, make_resolver
+from goodsdrop.http import current_caller, json_response, make_resolver, source_ip
 from goodsdrop.members import PasswordChange, change_password
 
 logger = Logger()
@@ -13,7 +13,7 @@ app = make_resolver()
 @app.patch("/members/me/password")
 def patch(body: PasswordChange):
     caller = current_caller(app)
-    ended = change_password(caller.member_id, caller.session_id, body)
+    ended = change_password(caller.member_id, caller.session_id, body, source_ip(app))
     return json_response(200, {"passwordChanged": True, "otherSessionsRevoked": ended})
 
 

@@ -1,9 +1,9 @@
-"""POST /members: sign up (anyone); 201 with the member, and a verification mail through SES."""
+"""POST /members: sign up (anyone; limited per source network); 202 whether or not the email was taken."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from goodsdrop.http import json_response, make_resolver
+from goodsdrop.http import json_response, make_resolver, source_ip
 from goodsdrop.members import SignUp, sign_up
 
 logger = Logger()
@@ -12,8 +12,7 @@ app = make_resolver()
 
 @app.post("/members")
 def post(body: SignUp):
-    member = sign_up(body)
-    return json_response(201, member.to_json(), {"Location": "/members/me"})
+    return json_response(202, sign_up(body, source_ip(app)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -3,7 +3,7 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from goodsdrop.http import json_response, make_resolver, require_verified
+from goodsdrop.http import json_response, make_resolver, require_verified, source_ip
 from goodsdrop.orders import PlaceOrder, place_order
 
 logger = Logger()
@@ -13,9 +13,8 @@ app = make_resolver()
 @app.post("/orders")
 def post(body: PlaceOrder):
     caller = require_verified(app)
-    event = app.current_event
-    return json_response(202, place_order(caller, body, event.headers.get("idempotency-key"),
-                                          event.request_context.identity.source_ip))
+    return json_response(202, place_order(caller, body, app.current_event.headers.get("idempotency-key"),
+                                          source_ip(app)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

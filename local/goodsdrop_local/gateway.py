@@ -34,8 +34,10 @@ from goodsdrop_local.proxy_events import (
     rest_proxy_event,
 )
 from goodsdrop_local.template import REPO_ROOT, App, Cors, Route, load
+from goodsdrop_local.throttling import ThrottleBuckets
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+MAX_HEADER_BYTES = 10 * 1024  # API Gateway's quota on the request line and header values together
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -57,6 +59,10 @@ def _json(status_code: int, body: Any, headers: dict[str, str] | None = None) ->
     return status_code, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode()
 
 
+def _error(status_code: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    return _json(status_code, {"error": {"code": code, "message": message, "details": {}}})
+
+
 class Gateway:
     """The ASGI application: one per uvicorn worker process."""
 
@@ -72,6 +78,7 @@ class Gateway:
             ("GET", "/health"): self._health,
         }
         self.static_dir: Path | None = None
+        self.throttle_buckets = ThrottleBuckets(app.throttles)  # create_app shares them between workers
 
     # -- ASGI ---------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -96,9 +103,12 @@ class Gateway:
             if not message.get("more_body"):
                 break
         headers = request_headers(scope)
-        client = scope.get("client") or ("127.0.0.1", 0)
+        refused = request_problem(scope)
+        if refused is not None:
+            await self._send(send, *refused)
+            return
         result = self.handle(scope["method"], scope["path"], scope["query_string"].decode("latin-1"),
-                             headers, body, client[0])
+                             headers, body, connection_source_ip(scope))
         await self._send(send, *result)
 
     async def _send(self, send: Send, status_code: int, headers: dict[str, str], body: bytes) -> None:
@@ -127,6 +137,8 @@ class Gateway:
             if method == "OPTIONS" and self.app.cors is not None:
                 return cors_preflight(self.app.cors, methods)
             return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", {})
+        if self._throttled(method, resource):
+            return self._gateway_response("THROTTLED", {})
         event = rest_proxy_event(
             method=method, path=path, resource=resource,
             path_parameters={k: v for k, v in match.captured.items() if "{" + k + "}" in resource},
@@ -143,6 +155,11 @@ class Gateway:
         except FunctionError:
             return self._gateway_response("INTEGRATION_FAILURE", {})
         return self._proxy_result(result)
+
+    def _throttled(self, method: str, resource: str) -> bool:
+        """The stage's method throttling, as API Gateway applies it: before the authorizer and the function."""
+        found = self.app.throttle_for(method, resource)
+        return found is not None and not self.throttle_buckets.take(found[0])
 
     def _authorize(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes] | None:
         """Run the route's Lambda authorizer; None means allowed (context placed on the event)."""
@@ -221,11 +238,14 @@ class Gateway:
 
     def _static(self, method: str, path: str) -> tuple[int, dict[str, str], bytes] | None:
         """Files of the storefront, when one is configured (GET only, no traversal)."""
-        if self.static_dir is None or method != "GET":
+        if self.static_dir is None or method != "GET" or _CONTROL.search(path):
             return None
         relative = "index.html" if path in ("", "/") else path.lstrip("/")
-        target = (self.static_dir / relative).resolve()
-        if self.static_dir.resolve() not in target.parents or not target.is_file():
+        try:
+            target = (self.static_dir / relative).resolve()
+            if self.static_dir.resolve() not in target.parents or not target.is_file():
+                return None
+        except (OSError, ValueError):  # a name too long for the file system, or one it cannot hold
             return None
         kinds = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
                  ".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json"}
@@ -245,9 +265,40 @@ def cors_preflight(cors: Cors, methods: dict[str, Route]) -> tuple[int, dict[str
     return 200, headers, b"{}\n"
 
 
+# ------------------------------------------------------------------------------ the edge's own checks
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def request_problem(scope: dict[str, Any]) -> tuple[int, dict[str, str], bytes] | None:
+    """What the edge refuses before routing: headers over API Gateway's quota, or control characters
+    (NUL, CR, LF, ...) in the decoded path, which no route, file or path parameter may hold.
+
+    (API Gateway answers these with its own errors; locally they are the contract's JSON errors.)
+    """
+    line = len(scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")) + len(
+        scope.get("query_string") or b"")
+    if line + sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+        return _error(431, "HEADERS_TOO_LARGE",
+                      f"the request line and headers may have at most {MAX_HEADER_BYTES} bytes")
+    if _CONTROL.search(scope["path"]):
+        return _error(400, "VALIDATION_ERROR", "the path contains a control character")
+    return None
+
+
+def connection_source_ip(scope: dict[str, Any]) -> str:
+    """The address of the connection itself (never X-Forwarded-For: uvicorn runs without proxy
+    headers), as API Gateway fills `requestContext.identity.sourceIp`."""
+    client = scope.get("client") or ("127.0.0.1", 0)
+    return str(client[0])
+
+
 def create_app() -> Gateway:
     """uvicorn factory: each worker loads the template and keeps its functions warm."""
-    gateway = Gateway(load())
+    app = load()
+    gateway = Gateway(app)
+    # One set of throttle buckets for every worker of this API, as API Gateway has one per stage.
+    gateway.throttle_buckets = ThrottleBuckets(app.throttles,
+                                               status.RUNTIME_DIR / f"throttle-buckets-{settings.api_port}.bin")
     # The storefront is served by the stack for convenience (in AWS it would sit on S3/CloudFront).
     static = Path(os.environ.get("GOODSDROP_STATIC_DIR", REPO_ROOT / "storefront"))
     if static.is_dir():

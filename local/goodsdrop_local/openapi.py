@@ -83,6 +83,13 @@ class Member(_Doc):
     seller: SellerProfile | None
 
 
+class SignUpAccepted(_Doc):
+    """The same for a new and a registered email: the mail tells the address's owner which it was."""
+
+    accepted: bool
+    email: str
+
+
 class EmailVerified(_Doc):
     verified: bool
     member: Member
@@ -226,7 +233,7 @@ PAGE = (Param("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000, "d
         Param("size", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}))
 
 ROUTES: dict[tuple[str, str], RouteDoc] = {
-    ("POST", "/members"): RouteDoc(201, Member, (409,)),
+    ("POST", "/members"): RouteDoc(202, SignUpAccepted, (429,)),
     ("GET", "/members/verify"): RouteDoc(200, EmailVerified, (400, 404, 409, 410), (
         Param("token", {"type": "string", "maxLength": 200}, required=True,
               description="the token of the link in the verification mail"),)),
@@ -268,8 +275,8 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("PATCH", "/cart/items/{productId}"): RouteDoc(200, Cart, (404, 409)),
     ("DELETE", "/cart/items/{productId}"): RouteDoc(204, None, (404,)),
     ("DELETE", "/cart"): RouteDoc(204, None),
-    ("POST", "/products/{id}/queue"): RouteDoc(200, QueueStanding, (400, 403, 404)),
-    ("GET", "/products/{id}/queue/{ticket}"): RouteDoc(200, QueueStanding, (400, 403, 404)),
+    ("POST", "/products/{id}/queue"): RouteDoc(200, QueueStanding, (400, 403, 404, 409)),
+    ("GET", "/products/{id}/queue/{ticket}"): RouteDoc(200, QueueStanding, (400, 403, 404, 409)),
     ("GET", "/openapi.json"): RouteDoc(200, OpenApiDocument),
 }
 
@@ -278,13 +285,13 @@ ERRORS = {
     401: "UNAUTHORIZED or TOKEN_EXPIRED: no valid access token (or wrong credentials)",
     403: "FORBIDDEN or EMAIL_NOT_VERIFIED: the caller may not do this",
     404: "NOT_FOUND: no such resource (or not the caller's)",
-    409: "a conflict with the current state; the code says which (EMAIL_TAKEN, OUT_OF_STOCK, "
+    409: "a conflict with the current state; the code says which (OUT_OF_STOCK, "
          "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
-         "join details.queue, ...)",
+         "join details.queue, NO_WAITING_ROOM: order directly, ...)",
     410: "VERIFICATION_LINK_EXPIRED",
     413: "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
     415: "UNSUPPORTED_MEDIA_TYPE: send application/json",
-    429: "RATE_LIMITED: too many attempts; see Retry-After",
+    429: "RATE_LIMITED: too many attempts (or the method's throttle at the edge); see Retry-After",
     503: "SERVICE_UNAVAILABLE: a dependency is briefly unavailable, nothing was changed; see Retry-After",
 }
 
@@ -331,7 +338,7 @@ def _response(description: str, model: type[BaseModel] | None) -> dict[str, Any]
 
 
 def _operation(route: Any, handler_op: dict[str, Any], names: dict[str, str], doc: RouteDoc,
-               summary: str) -> dict[str, Any]:
+               summary: str, throttled: bool) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": route.function_id[0].lower() + route.function_id[1:].removesuffix(
         "Function"), "summary": summary, "tags": [route.path.strip("/").split("/")[0]]}
     params = []
@@ -356,6 +363,8 @@ def _operation(route: Any, handler_op: dict[str, Any], names: dict[str, str], do
         errors |= {400, 413, 415}
     if any(p.get("in") in ("path", "query", "header") for p in params):
         errors.add(400)
+    if throttled:
+        errors.add(429)  # API Gateway's method throttling (the template's MethodSettings)
     if route.authorizer:
         operation["security"] = [{"bearerAuth": []}]
         errors.add(401)
@@ -401,7 +410,8 @@ def build(app: App | None = None) -> dict[str, Any]:
             schemas[name] = schema
         doc = ROUTES[(route.method, route.path)]
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(
-            route, handler_op, names, doc, _summary(app, route.function_id))
+            route, handler_op, names, doc, _summary(app, route.function_id),
+            app.throttle_for(route.method, route.path) is not None)
     models: list[type[BaseModel]] = [Error, *{d.body for d in ROUTES.values() if d.body is not None}]
     for model in models:
         generated = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -170,6 +170,17 @@ class Container:
     python_path: list[Path]
 
 
+@dataclass(frozen=True)
+class Throttle:
+    """API Gateway method throttling: a token bucket of `burst` refilled at `rate` per second."""
+
+    rate: float
+    burst: int
+
+
+STAGE_WIDE = ("*", "/*")  # MethodSettings' HttpMethod and ResourcePath for every method of the stage
+
+
 @dataclass
 class GatewayResponse:
     """One of the Api's GatewayResponses; `status` None keeps the response type's own status."""
@@ -204,6 +215,15 @@ class App:
     cors: Cors | None = None
     default_authorizer: str | None = None
     stage: str = "local"
+    # (HTTP method, resource path) -> the stage's method throttle; STAGE_WIDE for the stage's default
+    throttles: dict[tuple[str, str], Throttle] = field(default_factory=dict)
+
+    def throttle_for(self, method: str, resource: str) -> tuple[tuple[str, str], Throttle] | None:
+        """The throttle API Gateway applies to `method` on `resource` (its own, else the stage-wide one)."""
+        for key in ((method, resource), STAGE_WIDE):
+            if key in self.throttles:
+                return key, self.throttles[key]
+        return None
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(second|minute|hour|day)s?\)")
@@ -356,6 +376,17 @@ def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> A
                 app.gateway_responses[kind] = GatewayResponse(int(status) if status is not None else None,
                                                               templates.get("application/json", ""), headers)
             app.cors = _cors(props.get("Cors"), resolve)
+            for setting in props.get("MethodSettings") or []:
+                rate, burst = setting.get("ThrottlingRateLimit"), setting.get("ThrottlingBurstLimit")
+                if rate is None and burst is None:
+                    continue
+                # ResourcePath writes "/" inside the path as "~1": /~1auth~1login is /auth/login.
+                path = str(resolve(setting.get("ResourcePath", "/*")))
+                path = path if path == "/*" else path.removeprefix("/").replace("~1", "/") or "/"
+                # An unset limit is the account's (10,000 per second, burst 5,000).
+                app.throttles[(str(resolve(setting.get("HttpMethod", "*"))).upper(), path)] = Throttle(
+                    float(resolve(rate) if rate is not None else 10_000),
+                    int(float(resolve(burst) if burst is not None else 5_000)))
         elif rtype == "AWS::ECS::TaskDefinition":
             meta = res.get("Metadata") or {}
             container = props["ContainerDefinitions"][0]

@@ -15,7 +15,7 @@ def page(stack, tmp_path):
     from playwright.sync_api import sync_playwright
 
     # Other tests brute-force logins from this same address on purpose; start with a clean slate.
-    redis_client().delete(keys.login_failures_by_ip("127.0.0.1"))
+    redis_client().delete(keys.login_attempts_by_ip("127.0.0.1"))
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:

@@ -29,7 +29,7 @@ from goodsdrop.admission import (
     queue_standing,
 )
 from goodsdrop.clients import redis_client
-from goodsdrop.errors import NotFound, QueueRequired, RateLimited
+from goodsdrop.errors import Conflict, NotFound, QueueRequired, RateLimited
 from goodsdrop.ids import now_ms
 from goodsdrop.ratelimit import TokenBucket, take_token
 from goodsdrop.stock import read_stock
@@ -208,16 +208,20 @@ def test_concurrent_joins_get_distinct_tickets_in_one_sequence(seller):
     with ThreadPoolExecutor(8) as pool:
         tickets = list(pool.map(join, members))
     assert sorted(tickets) == list(range(1, 25))
-    assert {m: int(t) for m, t in redis_client().hgetall(keys.queue_tickets(product)).items()} == dict(
-        zip(members, tickets, strict=True))
+    held = redis_client().hgetall(keys.queue_tickets(product))  # memberId -> "<opening>:<ticket>"
+    assert {m: int(t.split(":")[1]) for m, t in held.items()} == dict(zip(members, tickets, strict=True))
+    assert len({t.split(":")[0] for t in held.values()}) == 1  # all of one opening
 
 
 def test_a_room_closes_at_once_when_the_product_is_sold_out(seller):
     product = make_product(seller, 0)
     open_waiting_room(product)
-    standing = join_queue(str(new_account().member_id), product)
-    assert standing.admitted and standing.position == 0
+    member = str(new_account().member_id)
+    with pytest.raises(Conflict) as closed:  # nothing left to queue for: order directly (OUT_OF_STOCK)
+        join_queue(member, product)
+    assert closed.value.code == "NO_WAITING_ROOM"
     assert redis_client().exists(keys.queue_room(product)) == 0
+    assert redis_client().exists(keys.queue_pass(product, member)) == 0
 
 
 # ---------------------------------------------------------------------------- the waiting room over HTTP

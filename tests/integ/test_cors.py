@@ -83,7 +83,7 @@ def test_an_unknown_route_is_api_gateways_404_with_the_allowed_origin(client):
 
 def test_a_functions_429_lets_the_page_read_retry_after(client):
     account = new_account()
-    redis_client().delete(keys.login_failures_by_ip("127.0.0.1"))
+    redis_client().delete(keys.login_attempts_by_ip("127.0.0.1"))
     statuses = []
     for _ in range(6):
         response = client.post("/auth/login", headers={"Origin": ORIGIN},

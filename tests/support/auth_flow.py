@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import httpx
 
@@ -35,5 +36,14 @@ def claims_of(access_token: str) -> dict:
 
 
 def reset_local_ip_throttle() -> None:
-    """Tests' failed logins all come from 127.0.0.1: keep them from throttling other tests."""
-    redis_client().delete(keys.login_failures_by_ip(LOCAL_IP))
+    """Tests' failed logins and sign-ups all come from 127.0.0.1: keep them from throttling other tests."""
+    redis_client().delete(keys.login_attempts_by_ip(LOCAL_IP), keys.sign_ups_by_ip(LOCAL_IP))
+
+
+def clean_api() -> Iterator[httpx.Client]:
+    """A client on the local API, with 127.0.0.1's login and sign-up throttles reset before and after
+    (for a module fixture: `yield from clean_api()`)."""
+    reset_local_ip_throttle()
+    with api() as http:
+        yield http
+    reset_local_ip_throttle()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import datetime, timedelta
 
 import pytest
@@ -9,8 +11,8 @@ from pydantic import ValidationError
 
 from goodsdrop import fields
 from goodsdrop.members import PasswordChange, ProfileUpdate, SignUp
-from goodsdrop.passwords import hash_password, verify_password
-from goodsdrop.sessions import RefreshOutcome, StoredRefreshToken, refresh_outcome
+from goodsdrop.passwords import MAXMEM, hash_password, needs_rehash, scrypt_memory, verify_password
+from goodsdrop.sessions import REFRESH_RETRY_GRACE_SECONDS, RefreshOutcome, StoredRefreshToken, refresh_outcome
 from goodsdrop.tokens import new_opaque_token, token_digest
 
 
@@ -19,10 +21,30 @@ def test_password_hash_is_salted_scrypt_and_verifies():
     first, second = hash_password("correct horse"), hash_password("correct horse")
     assert first != second  # a fresh salt each time
     scheme, n, r, p, salt, digest = first.split("$")
-    assert (scheme, int(n), int(r), int(p)) == ("scrypt", 2**14, 8, 1) and salt and digest
+    assert (scheme, int(n), int(r), int(p)) == ("scrypt", 2**17, 8, 1) and salt and digest  # OWASP's scrypt
     assert "correct horse" not in first
     assert verify_password("correct horse", first) and verify_password("correct horse", second)
     assert not verify_password("correct horsE", first) and not verify_password("", first)
+    assert not needs_rehash(first)
+
+
+def _hash_with(password: str, n: int, r: int = 8, p: int = 1) -> str:
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=2**30)
+    return f"scrypt${n}${r}${p}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def test_an_old_hash_still_verifies_and_asks_to_be_rehashed():
+    old = _hash_with("correct horse", 2**14)
+    assert verify_password("correct horse", old) and needs_rehash(old)
+    assert not verify_password("wrong horse", old)
+
+
+def test_a_stored_hash_beyond_the_memory_ceiling_fails_instead_of_taking_the_memory():
+    assert scrypt_memory(2**18, 8, 1) > MAXMEM
+    stored = "scrypt$262144$8$1$" + base64.b64encode(b"0123456789abcdef").decode() + "$" + base64.b64encode(
+        b"x" * 32).decode()
+    assert verify_password("anything", stored) is False
 
 
 @pytest.mark.parametrize("stored", ["", "plain-text", "bcrypt$1$2$3$4$5", "scrypt$x$8$1$AAAA$BBBB"[:10]])
@@ -103,6 +125,15 @@ def stored(**changes) -> StoredRefreshToken:
     (stored(expires_at=NOW), RefreshOutcome.EXPIRED),
     (stored(session_revoked_at=NOW - timedelta(seconds=1)), RefreshOutcome.REVOKED),
     (stored(session_revoked_at=NOW, used_at=NOW), RefreshOutcome.REVOKED),
+    # A retry moments after the rotation, while the successor is unused, gets the same pair again.
+    (stored(used_at=NOW - timedelta(seconds=3), successor_unused=True), RefreshOutcome.RETRY),
+    (stored(used_at=NOW - timedelta(seconds=REFRESH_RETRY_GRACE_SECONDS), successor_unused=True), RefreshOutcome.RETRY),
+    (stored(used_at=NOW - timedelta(seconds=REFRESH_RETRY_GRACE_SECONDS + 1), successor_unused=True),
+     RefreshOutcome.REUSED),
+    (stored(used_at=NOW - timedelta(seconds=3), successor_unused=False), RefreshOutcome.REUSED),
+    # However often it was refreshed, a session ends at its absolute end.
+    (stored(session_ends_at=NOW), RefreshOutcome.EXPIRED),
+    (stored(session_ends_at=NOW + timedelta(seconds=1)), RefreshOutcome.ROTATE),
 ])
 def test_refresh_outcome(token, outcome):
     assert refresh_outcome(token, NOW) is outcome

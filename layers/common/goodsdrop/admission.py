@@ -14,12 +14,17 @@ single-slot scripts, so it runs unchanged on Redis Cluster):
    409 `QUEUE_REQUIRED` naming the product and where to join.
 
 Joining (`join_queue`, POST /products/{id}/queue) gives a ticket: INCR on the product's sequence,
-so tickets follow the order in which buyers reached Redis; one per member (joining again returns
-the same ticket). Admission needs no background job: the room admits every ticket up to
-base + initial batch + admit rate x seconds since it opened, computed by `lua/waiting_room_ticket.lua`
-whenever a ticket is read. Tickets are therefore admitted strictly in ticket order (first come,
-first served) and at a rate the drop can absorb. Reading an admitted ticket gives its owner a pass
-(a key with a TTL) that the gate accepts.
+so tickets follow the order in which buyers reached Redis; one per member and opening (joining
+again returns the same ticket). Admission needs no background job: the room admits every ticket up
+to base + initial batch + admit rate x seconds since it opened, computed by
+`lua/waiting_room_ticket.lua` whenever a ticket is read. Tickets are therefore admitted strictly in
+ticket order (first come, first served) and at a rate the drop can absorb. Reading an admitted
+ticket gives its owner a pass (a key with a TTL) that the gate accepts.
+
+Tickets and passes belong to one opening of the room (they carry its `opened` moment): while no
+room is open nobody gets either (409 `NO_WAITING_ROOM`: order directly), and a ticket or pass taken
+in an earlier opening is worth nothing in the next one, so no bot can collect passes in the calm
+before a drop and walk past the line when it opens.
 
 The room opens by demand only when `waiting_room_threshold` > 0 (the default is 0: it changes the
 buying flow, so operators turn it on for drops that need it), but an open room is always honoured:
@@ -38,7 +43,7 @@ from typing import Any
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
 from goodsdrop.clock import now_ms
-from goodsdrop.errors import NotFound, QueueRequired, RateLimited, ValidationError
+from goodsdrop.errors import Conflict, NotFound, QueueRequired, RateLimited, ValidationError
 from goodsdrop.products import get_product
 from goodsdrop.ratelimit import TokenBucket, retry_after_seconds
 from goodsdrop.scripts import script
@@ -181,6 +186,9 @@ def _ticket_script(mode: str, member_id: str, product_id: int, ticket: int, poli
               repr(float(room.admit_per_second)), room.pass_seconds * 1000, TICKETS_KEPT_SECONDS * 1000])
     if not answer:
         return None
+    if len(answer) == 1:  # [-1]: no room open
+        raise Conflict(f"product {product_id} has no waiting room open: order directly", code="NO_WAITING_ROOM",
+                       details={"productId": str(product_id)})
     number, position, admitted, wait_ms = (int(v) for v in answer)
     return Standing(product_id, number, position, admitted == 1,
                     None if wait_ms < 0 else retry_after_seconds(wait_ms) if wait_ms else 0)
@@ -188,7 +196,8 @@ def _ticket_script(mode: str, member_id: str, product_id: int, ticket: int, poli
 
 def join_queue(member_id: str, product_id: int, *, policy: AdmissionPolicy = POLICY,
                at_ms: int | None = None) -> Standing:
-    """The member's ticket in the product's waiting room (issued on the first join) and where it stands."""
+    """The member's ticket in the product's open waiting room (issued on the first join) and where it
+    stands; 409 `NO_WAITING_ROOM` when no room is open."""
     get_product(product_id)  # 404 for a product that does not exist
     standing = _ticket_script("join", member_id, product_id, 0, policy, at_ms)
     assert standing is not None  # "join" always answers
@@ -197,7 +206,8 @@ def join_queue(member_id: str, product_id: int, *, policy: AdmissionPolicy = POL
 
 def queue_standing(member_id: str, product_id: int, ticket: int, *, policy: AdmissionPolicy = POLICY,
                    at_ms: int | None = None) -> Standing:
-    """Where the member's own ticket stands (an admitted one gets its pass); 404 for anyone else's."""
+    """Where the member's own ticket stands (an admitted one gets its pass); 404 for anyone else's or
+    one of an earlier opening, 409 `NO_WAITING_ROOM` once the room has closed (order directly)."""
     standing = _ticket_script("check", member_id, product_id, ticket, policy, at_ms)
     if standing is None:
         raise NotFound(f"you hold no ticket {ticket} for product {product_id}")

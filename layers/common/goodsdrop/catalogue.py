@@ -34,7 +34,7 @@ from goodsdrop import clock, keys, stock
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Forbidden, NotFound, ValidationError
-from goodsdrop.fields import CamelCaseBody
+from goodsdrop.fields import CamelCaseBody, check_visible
 from goodsdrop.http import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from goodsdrop.products import (
     PRODUCT_COLUMNS,
@@ -67,7 +67,8 @@ def _clean_text(value: str, *, multiline: bool) -> str:
 
 
 def _name(value: str) -> str:
-    return _clean_text(value, multiline=False)
+    # A name is what buyers recognise a product by: nothing invisible or direction-changing in it.
+    return check_visible(_clean_text(value, multiline=False))
 
 
 def _description(value: str) -> str:
@@ -236,7 +237,14 @@ SORTS = {
 STATUSES = tuple(SaleStatus)
 MAX_PAGE = 1_000_000
 MAX_QUERY_CHARS = 100
-MAX_QUERY_TERMS = 8
+# Every word is a condition on every row it reaches: an anonymous search may name only a few, and
+# few short ones, which no index serves (see SHORT_WORD_MATCHES).
+MAX_QUERY_TERMS = 5
+MAX_SHORT_TERMS = 2
+# A search of short words only (and no seller) is matched row by row: it reads the matching ids once,
+# in the page's order, up to this many, and counts those (its `total` stops there). Its page and
+# its count are one bounded scan, never two full ones.
+SHORT_WORD_MATCHES = 1000
 # InnoDB's full-text index skips words shorter than innodb_ft_min_token_size (3) and its default
 # stopwords; such words would match nothing as required terms, so they are matched with LIKE.
 FULLTEXT_MIN_CHARS, FULLTEXT_MAX_CHARS = 3, 84
@@ -269,10 +277,15 @@ class SearchQuery:
 
 
 def _query_terms(raw: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    words = _WORD.findall(raw)[:MAX_QUERY_TERMS]
+    words = list(dict.fromkeys(_WORD.findall(raw)))  # a word given twice is one condition
+    if len(words) > MAX_QUERY_TERMS:
+        raise ValueError(f"must have at most {MAX_QUERY_TERMS} words")
     fulltext = tuple(w for w in words if FULLTEXT_MIN_CHARS <= len(w) <= FULLTEXT_MAX_CHARS
                      and w.lower() not in INNODB_STOPWORDS)
     like = tuple(w for w in words if w not in fulltext)
+    if len(like) > MAX_SHORT_TERMS:
+        raise ValueError(f"must have at most {MAX_SHORT_TERMS} words shorter than {FULLTEXT_MIN_CHARS} letters "
+                         "or common words (the, and, ...)")
     return fulltext, like
 
 
@@ -298,9 +311,13 @@ def parse_search(params: Mapping[str, str | None]) -> SearchQuery:
         if len(q) > MAX_QUERY_CHARS:
             errors["q"] = f"must be at most {MAX_QUERY_CHARS} characters"
         else:
-            fulltext, like = _query_terms(q)
-            if not fulltext and not like:
-                errors["q"] = "must contain at least one letter or digit"
+            try:
+                fulltext, like = _query_terms(q)
+            except ValueError as err:
+                errors["q"] = str(err)
+            else:
+                if not fulltext and not like:
+                    errors["q"] = "must contain at least one letter or digit"
     seller_id = _int_param(params, "sellerId", 1, 2**63 - 1, errors)
     min_price = _int_param(params, "minPrice", 0, MAX_PRICE, errors)
     max_price = _int_param(params, "maxPrice", 0, MAX_PRICE, errors)
@@ -391,6 +408,35 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any], str, list[Any]]:
     return page_sql, page_args, count_sql, count_args
 
 
+def scans_short_words_only(query: SearchQuery) -> bool:
+    """Whether no index narrows the search's words (short words only, no seller): the bounded path."""
+    return bool(query.like_terms) and not query.fulltext_terms and query.seller_id is None
+
+
+def short_word_search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+    """The one bounded scan of a short-word search: matching ids in page order, at most SHORT_WORD_MATCHES."""
+    base, base_args = _text_and_filters(query)
+    status, status_args = _status_conditions(query.status, query.now)
+    join = " JOIN stock s ON s.product_id = p.id" if status else ""
+    return (f"SELECT p.id FROM products p{join} WHERE {' AND '.join(base + status)} ORDER BY {SORTS[query.sort]} "
+            "LIMIT %s", [*base_args, *status_args, SHORT_WORD_MATCHES])
+
+
+def _search_short_words(query: SearchQuery) -> tuple[list[dict[str, Any]], int]:
+    ids_sql, ids_args = short_word_search_sql(query)
+    with mysql_cursor() as cur:
+        cur.execute(ids_sql, ids_args)
+        ids = [int(row["id"]) for row in cur.fetchall()]
+        page_ids = ids[query.offset:query.offset + query.size]
+        rows: list[dict[str, Any]] = []
+        if page_ids:
+            marks = ", ".join(["%s"] * len(page_ids))
+            cur.execute(f"SELECT {PRODUCT_COLUMNS}, s.count FROM products p JOIN stock s ON s.product_id = p.id "
+                        f"WHERE p.id IN ({marks}) ORDER BY {SORTS[query.sort]}", page_ids)
+            rows = list(cur.fetchall())
+    return rows, len(ids)
+
+
 def _live_available(rows: list[dict[str, Any]]) -> list[int]:
     """Each row's live available units from Redis (summed over its shards, one round trip for the page);
     MySQL's units not yet sold where Redis misses a shard."""
@@ -407,15 +453,19 @@ def _live_available(rows: list[dict[str, Any]]) -> list[int]:
 
 
 def search_products(query: SearchQuery) -> dict[str, Any]:
-    """One page of products matching `query`, with live stock and status, and the total."""
-    page_sql, page_args, count_sql, count_args = search_sql(query)
-    with mysql_cursor() as cur:
-        cur.execute(count_sql, count_args)
-        total = int(cur.fetchone()["total"])
-        rows: list[dict[str, Any]] = []
-        if query.offset < total:  # beyond the last page there is nothing to fetch
-            cur.execute(page_sql, page_args)
-            rows = list(cur.fetchall())
+    """One page of products matching `query`, with live stock and status, and the total (for a search
+    of short words only, the matches up to SHORT_WORD_MATCHES)."""
+    if scans_short_words_only(query):
+        rows, total = _search_short_words(query)
+    else:
+        page_sql, page_args, count_sql, count_args = search_sql(query)
+        with mysql_cursor() as cur:
+            cur.execute(count_sql, count_args)
+            total = int(cur.fetchone()["total"])
+            rows = []
+            if query.offset < total:  # beyond the last page there is nothing to fetch
+                cur.execute(page_sql, page_args)
+                rows = list(cur.fetchall())
     items = [_item(product_from_row(row), available) for row, available in zip(rows, _live_available(rows),
                                                                                 strict=True)]
     return {"items": items, "page": query.page, "size": query.size, "total": total}

@@ -10,6 +10,7 @@ not. Failures become 400 `VALIDATION_ERROR` naming the field (see `goodsdrop.htt
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable
@@ -34,6 +35,19 @@ _PHONE = re.compile(r"^\+?[0-9](?:[0-9 -]*[0-9])?$")
 _REGISTRATION = re.compile(r"^(\d{3})-?(\d{2})-?(\d{5})$")
 _REGISTRATION_WEIGHTS = (1, 3, 7, 1, 3, 7, 1, 3, 5)
 _NEVER = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+# Letters and marks that render as nothing: with them (or with a format character, Cf: bidi
+# overrides and isolates, zero-width spaces and joiners, BOM, soft hyphen) one name can pose as
+# another that looks the same, or read backwards. Hangul fillers, the blank Braille pattern, the
+# combining grapheme joiner, Khmer's inherent vowels and Mongolian's free variation selectors.
+INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f")
+
+
+def check_visible(value: str) -> str:
+    """`value` if it has no format character (bidi control, zero-width) and no invisible letter."""
+    for char in value:
+        if unicodedata.category(char) == "Cf" or char in INVISIBLE:
+            raise ValueError(f"contains an invisible or text-direction character (U+{ord(char):04X})")
+    return value
 
 
 class CamelCaseBody(BaseModel):
@@ -44,6 +58,7 @@ class CamelCaseBody(BaseModel):
 
 def _characters(value: str, *, digits: bool, punctuation: str) -> str:
     """`value` if every character is a letter, combining mark, space, allowed digit or punctuation."""
+    check_visible(value)
     for char in value:
         category = unicodedata.category(char)
         if category in _NEVER:
@@ -149,3 +164,25 @@ Address = Annotated[StrictStr, AfterValidator(check_address)]
 Phone = Annotated[StrictStr, AfterValidator(check_phone)]
 ShopName = Annotated[StrictStr, AfterValidator(check_shop_name)]
 RegistrationNumber = Annotated[StrictStr, AfterValidator(check_registration_number)]
+
+
+# ------------------------------------------------------------------------------ the caller's network
+IPV6_SUBSCRIBER_PREFIX = 64  # what one IPv6 subscriber (a home, a phone) is given: one key for all of it
+
+
+def network_of(raw: object) -> str | None:
+    """A source IP as it may become part of a Redis key: the canonical text of an IPv4 address, or
+    the /64 network of an IPv6 one (`2001:db8:1:2::/64`; a caller picks freely inside their /64, so
+    per-address limits would not hold). None for anything that is not an IP address.
+    """
+    if not isinstance(raw, str) or not 2 <= len(raw) <= 45:
+        return None
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(address)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +33,16 @@ from goodsdrop.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from goodsdrop.fields import network_of
 from goodsdrop.settings import settings
 
 MAX_BODY_BYTES = 64 * 1024
+# No request body of the contract is nested more than a few levels; deeper JSON is an attack on the
+# parser (Python's json recurses per level, and pydantic after it), refused before either sees it.
+MAX_JSON_DEPTH = 32
+# Longer numbers than any field takes still reach the model (which names the field); this bound only
+# keeps int() from its 4,300-digit ValueError (a 500) and from quadratic work on longer ones.
+MAX_JSON_NUMBER_DIGITS = 1000
 # A store that cannot be reached (restarting, failing over) is a brief outage, not a bug: 503 + Retry-After.
 # On Redis Cluster that includes a cluster that is down or a slot no node serves yet.
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterDownError,
@@ -90,6 +98,79 @@ def body_problem(event: dict[str, Any]) -> DropError | None:
             return ValidationError("the body is not UTF-8 text", details={"fields": {"body": "not UTF-8"}})
     if isinstance(body, str) and body.lstrip().startswith("["):
         return ValidationError("the body must be a JSON object", details={"fields": {"body": "not an object"}})
+    raw_type = headers.get("content-type", "").strip()
+    if raw_type and not raw_type.startswith("application/json"):
+        return None  # not parsed as JSON by Powertools either (it answers 415)
+    return json_problem(body)
+
+
+# ------------------------------------------------------------------------------ strict JSON
+class _JsonRefused(ValueError):
+    """A JSON text that parses but that GoodsDrop refuses (why is in the message)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers that disagree on which duplicate wins (a WAF, a log pipeline, this one) can be
+    # played off against each other: a key given twice is refused, not resolved.
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _JsonRefused(f"duplicate key {key[:40]!r}")
+        found[key] = value
+    return found
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_NUMBER_DIGITS:
+        raise _JsonRefused("a number is out of range")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or len(text) > 2 * MAX_JSON_NUMBER_DIGITS:
+        raise _JsonRefused("a number is out of range")  # 1e400 would be inf
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise _JsonRefused(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest in a parsed JSON value (iterative: no recursion to exhaust)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                break
+            todo.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def json_problem(body: str | bytes) -> DropError | None:
+    """What makes a JSON body unacceptable: not JSON, nested deeper than `MAX_JSON_DEPTH`, a key
+    given twice, NaN/Infinity, or a number out of range (1e400, over a thousand digits); else None.
+
+    Powertools' parser (json.loads) would take the last duplicate, turn 1e400 into inf, and fail
+    with a RecursionError (a 500) on JSON nested a few thousand levels deep.
+    """
+    try:
+        parsed = json.loads(body, object_pairs_hook=_unique_keys, parse_int=_bounded_int,
+                            parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        parsed, depth = None, MAX_JSON_DEPTH + 1
+    except _JsonRefused as refused:
+        return ValidationError(f"the body is refused: {refused}", details={"fields": {"body": str(refused)}})
+    except ValueError as err:  # JSONDecodeError, and what int()/float() refuse
+        return ValidationError("the body is not valid JSON", details={"fields": {"body": str(err)[:200]}})
+    else:
+        depth = _depth(parsed)
+    if depth > MAX_JSON_DEPTH:
+        return ValidationError(f"the body is nested deeper than {MAX_JSON_DEPTH} levels",
+                               details={"fields": {"body": f"nested deeper than {MAX_JSON_DEPTH} levels"}})
     return None
 
 
@@ -204,6 +285,15 @@ def current_caller(app: APIGatewayRestResolver) -> Caller:
         expires_at = 0
     return Caller(str(member_id), str(context.get("role", "member")), verified, str(context.get("tokenId", "")),
                   str(context.get("sessionId", "")), expires_at)
+
+
+def source_ip(app: APIGatewayRestResolver) -> str | None:
+    """The caller's network, fit for a key (`goodsdrop.fields.network_of`), or None.
+
+    Only `requestContext.identity.sourceIp` is read: API Gateway sets it from the connection (the
+    local runtime too), while X-Forwarded-For is whatever the client wrote.
+    """
+    return network_of(app.current_event.request_context.identity.source_ip)
 
 
 def require_verified(app: APIGatewayRestResolver) -> Caller:

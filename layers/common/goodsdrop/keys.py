@@ -6,7 +6,18 @@ script stays within one slot and the product can run on Redis Cluster unchanged.
 
 from __future__ import annotations
 
+import re
+
 PREFIX = "gd"
+# A source network as goodsdrop.fields.network_of writes it (IPv4, or an IPv6 /64): nothing else,
+# so a client's text never becomes part of a key (a `{...}` in it would even pick the cluster slot).
+_NETWORK = re.compile(r"^[0-9a-f.:]{2,39}(?:/64)?$")
+
+
+def _network(source_ip: str) -> str:
+    if not _NETWORK.match(source_ip):
+        raise ValueError(f"not a normalised source network: {source_ip[:60]!r}")
+    return source_ip
 
 
 def stock(product_id: int | str, shard: int = 0) -> str:
@@ -34,6 +45,16 @@ def revoked_member_before(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:revoked-before"
 
 
+def deny_list_ready() -> str:
+    """Set once the deny-list is complete; its absence means Redis lost it (MySQL decides meanwhile)."""
+    return f"{PREFIX}:deny-list:ready"
+
+
+def deny_list_rebuild() -> str:
+    """Held by the one process that rebuilds the deny-list from MySQL."""
+    return f"{PREFIX}:deny-list:rebuild"
+
+
 def cart(member_id: int | str) -> str:
     """A member's cart: hash of productId → quantity (sliding 7-day TTL)."""
     return f"{PREFIX}:{{m{member_id}}}:cart"
@@ -44,14 +65,29 @@ def revoked_session(member_id: int | str, session_id: str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:revoked-session:{session_id}"
 
 
-def login_failures_by_email(email_digest: str) -> str:
-    """Failed logins for one email (SHA-256 of it, no address in key names) in the current window."""
-    return f"{PREFIX}:login-failures:email:{email_digest}"
+def login_attempts_by_pair(pair_digest: str) -> str:
+    """Login attempts for one email from one source network (SHA-256 of both: no address in key names)."""
+    return f"{PREFIX}:login-attempts:pair:{pair_digest}"
 
 
-def login_failures_by_ip(source_ip: str) -> str:
-    """Failed logins from one source IP in the current window."""
-    return f"{PREFIX}:login-failures:ip:{source_ip}"
+def login_attempts_by_account(email_digest: str) -> str:
+    """Login attempts for one email from networks it never signed in from (the account's throttle)."""
+    return f"{PREFIX}:login-attempts:account:{email_digest}"
+
+
+def login_attempts_by_ip(source_ip: str) -> str:
+    """Login attempts from one source network, whatever the email (credential stuffing)."""
+    return f"{PREFIX}:login-attempts:ip:{_network(source_ip)}"
+
+
+def login_known_networks(email_digest: str) -> str:
+    """Sorted set network → ms of the last successful login of one email from it (its owner's places)."""
+    return f"{PREFIX}:login-known:{email_digest}"
+
+
+def sign_ups_by_ip(source_ip: str) -> str:
+    """Sign-ups from one source network in the current window."""
+    return f"{PREFIX}:sign-ups:ip:{_network(source_ip)}"
 
 
 def verification_resends(member_id: int | str) -> str:
@@ -175,7 +211,7 @@ def order_bucket_by_member(member_id: int | str) -> str:
 
 def order_bucket_by_ip(source_ip: str) -> str:
     """A source IP's token bucket for POST /orders (its own slot: IPs have no hash tag)."""
-    return f"{PREFIX}:order-bucket:ip:{source_ip}"
+    return f"{PREFIX}:order-bucket:ip:{_network(source_ip)}"
 
 
 def queue_arrivals(product_id: int | str) -> str:

@@ -19,17 +19,27 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from goodsdrop import keys, ratelimit, sessions
 from goodsdrop.clients import mysql_cursor, mysql_transaction
 from goodsdrop.clock import db_now, from_db, iso
-from goodsdrop.errors import Conflict, DropError, Forbidden, NotFound, ServiceUnavailable, ValidationError
+from goodsdrop.errors import (
+    Conflict,
+    DropError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationError,
+)
 from goodsdrop.fields import Address, Email, GivenPassword, NewPassword, PersonName, Phone
-from goodsdrop.mail import send_verification_mail
-from goodsdrop.passwords import hash_password, verify_password
+from goodsdrop.mail import send_already_registered_mail, send_verification_mail
+from goodsdrop.passwords import hash_password
 from goodsdrop.ratelimit import Limit
+from goodsdrop.settings import settings
 from goodsdrop.tokens import new_opaque_token, token_digest
 
 logger = Logger(child=True)
 
 VERIFICATION_SECONDS = 24 * 3600
 VERIFICATION_RESENDS = Limit(limit=3, window_seconds=3600)
+SIGN_UPS_PER_IP = Limit(limit=settings.sign_ups_per_ip_per_hour, window_seconds=3600)
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 DUPLICATE_KEY = 1062
 
@@ -139,22 +149,32 @@ def _send_verification(email: str, name: str, token: str) -> bool:
     return True
 
 
-def sign_up(request: SignUp) -> Member:
-    """POST /members: create an unverified member and mail them a verification link (409 `EMAIL_TAKEN`)."""
+def sign_up(request: SignUp, source_ip: str | None) -> dict[str, Any]:
+    """POST /members: create an unverified member and mail them a verification link.
+
+    A taken email gets the very same answer (no account enumeration): its owner is mailed that
+    someone tried to sign up with it, and nothing else happens. Sign-ups are limited per source
+    network (`SIGN_UPS_PER_IP`, 429 beyond). The password is hashed either way, so both cost alike.
+    """
+    if source_ip is not None:
+        ratelimit.consume(keys.sign_ups_by_ip(source_ip), SIGN_UPS_PER_IP,
+                          "too many sign-ups from your network; try again later")
     now, password_hash = db_now(), hash_password(request.password)  # slow: outside the transaction
     try:
         with mysql_transaction() as cur:
             cur.execute("INSERT INTO members (email, password_hash, name, phone, address) VALUES (%s, %s, %s, %s, %s)",
                         (request.email, password_hash, request.name, request.phone, request.address))
-            member_id = int(cur.lastrowid)
-            token = _new_verification(cur, member_id, now)
+            token = _new_verification(cur, int(cur.lastrowid), now)
     except pymysql.err.IntegrityError as err:
-        if err.args and err.args[0] == DUPLICATE_KEY:
-            raise Conflict("an account with this email already exists", code="EMAIL_TAKEN",
-                           details={"fields": {"email": "already registered"}}) from None
-        raise
-    _send_verification(request.email, request.name, token)
-    return get_member(member_id)
+        if not (err.args and err.args[0] == DUPLICATE_KEY):
+            raise
+        try:
+            send_already_registered_mail(request.email)
+        except Exception:  # as with a verification mail: logged, and the answer stays the same
+            logger.exception("already-registered mail failed")
+    else:
+        _send_verification(request.email, request.name, token)
+    return {"accepted": True, "email": request.email}
 
 
 # ------------------------------------------------------------------------------- verification
@@ -211,21 +231,23 @@ def update_profile(member_id: int | str, update: ProfileUpdate) -> Member:
     return get_member(member_id)
 
 
-def change_password(member_id: int | str, session_id: str, request: PasswordChange) -> int:
+def change_password(member_id: int | str, session_id: str, request: PasswordChange,
+                    source_ip: str | None = None) -> int:
     """PATCH /members/me/password: needs the current password; ends every other session.
 
-    Wrong current passwords count against the same throttle as failed logins (a stolen access
-    token must not become a password-guessing oracle). Returns how many sessions were ended.
+    The current password is checked like a login (the same throttles, reserved first: a stolen
+    access token must not become a password-guessing oracle). Returns how many sessions were ended.
     """
     with mysql_cursor() as cur:
-        cur.execute("SELECT email, password_hash FROM members WHERE id = %s", (member_id,))
+        cur.execute("SELECT email FROM members WHERE id = %s", (member_id,))
         row = cur.fetchone()
     if row is None:
         raise NotFound("no such member")
-    sessions.ensure_login_allowed(row["email"], None)
-    if not verify_password(request.currentPassword, row["password_hash"]):
-        sessions.record_login_failure(row["email"], None)
-        raise Forbidden("the current password is wrong", details={"fields": {"currentPassword": "wrong password"}})
+    try:
+        sessions.check_credentials(row["email"], request.currentPassword, source_ip)
+    except Unauthorized:
+        raise Forbidden("the current password is wrong",
+                        details={"fields": {"currentPassword": "wrong password"}}) from None
     with mysql_cursor() as cur:
         cur.execute("UPDATE members SET password_hash = %s WHERE id = %s", (hash_password(request.newPassword),
                                                                            member_id))

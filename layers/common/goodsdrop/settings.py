@@ -64,6 +64,7 @@ class Settings:
     check_script_slots: bool  # tests: refuse a Lua script whose KEYS span hash slots (goodsdrop.scripts)
     reservation_ttl_seconds: int
     jwt_parameter_name: str
+    jwt_key_refresh_seconds: float  # how often a container fetches the signing keys again
     mail_sender: str
     public_base_url: str
     # The one origin whose pages may call the API and the stream from a browser ("*": any). The
@@ -81,6 +82,7 @@ class Settings:
     waiting_room_initial_batch: int  # tickets admitted the moment the room opens
     waiting_room_open_seconds: int  # the room closes this long after demand fell below the threshold
     waiting_room_pass_seconds: int  # how long an admitted buyer may order without queueing again
+    sign_ups_per_ip_per_hour: int  # POST /members per source network (many people share a NAT)
 
 
 def load() -> Settings:
@@ -119,6 +121,7 @@ def load() -> Settings:
         check_script_slots=_flag("GOODSDROP_CHECK_SCRIPT_SLOTS"),
         reservation_ttl_seconds=_int("GOODSDROP_RESERVATION_TTL_SECONDS", 600),
         jwt_parameter_name=_str("GOODSDROP_JWT_PARAMETER", "/goodsdrop/jwt-signing-key"),
+        jwt_key_refresh_seconds=_float("GOODSDROP_JWT_KEY_REFRESH_SECONDS", 60.0),
         mail_sender=_str("GOODSDROP_MAIL_SENDER", "no-reply@goodsdrop.local"),
         public_base_url=_str("GOODSDROP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}"),
         allowed_origin=_str("GOODSDROP_ALLOWED_ORIGIN", "*"),
@@ -131,6 +134,7 @@ def load() -> Settings:
         waiting_room_initial_batch=_int("GOODSDROP_WAITING_ROOM_INITIAL_BATCH", 50),
         waiting_room_open_seconds=_int("GOODSDROP_WAITING_ROOM_OPEN_SECONDS", 60),
         waiting_room_pass_seconds=_int("GOODSDROP_WAITING_ROOM_PASS_SECONDS", 120),
+        sign_ups_per_ip_per_hour=_int("GOODSDROP_SIGN_UPS_PER_IP_PER_HOUR", 30),
     )
 
 
