@@ -156,3 +156,22 @@ def curve_chart(path: Path, panels: Sequence[CurvePanel], title: str, subtitle: 
         ax.grid(which="both", alpha=0.25)
         ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def stacked_barh(path: Path, labels: Sequence[str], stacks: dict[str, Sequence[float]], unit: str,
+                 target: float | None, target_label: str, title: str, subtitle: str = "") -> None:
+    """Horizontal stacked bars, one per label (e.g. a function's import + first event), with a target line."""
+    fig, (ax,) = _new(1, title, subtitle, width=10.0, height=max(4.0, 0.26 * len(labels) + 1.5))
+    left = [0.0] * len(labels)
+    for i, (name, values) in enumerate(stacks.items()):
+        ax.barh(range(len(labels)), values, left=left, label=name, color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    for y, total in enumerate(left):
+        ax.annotate(f"{total:,.0f}", (total, y), textcoords="offset points", xytext=(3, -3), fontsize=7)
+    if target is not None:
+        ax.axvline(target, color="#d62728", linestyle="--", label=target_label)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel(unit)
+    ax.grid(axis="x", alpha=0.25)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)
