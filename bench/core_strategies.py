@@ -35,21 +35,25 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import pymysql
+
+import goodsdrop.clients
 from bench.drop_fixtures import BenchRun
 from bench.loadgen import Phases
 from bench.procs import StackCpu, delta
 from goodsdrop import keys
-from goodsdrop.clients import mysql_connection, redis_client
+from goodsdrop.clients import mysql_connection, mysql_cursor, redis_client
 from goodsdrop.clock import now_ms
 from goodsdrop.errors import DropError
 from goodsdrop.ids import new_ulid
@@ -63,6 +67,7 @@ LABELS = {"lua": "Lua reservation", "mysql_lock": "MySQL row lock", "redis_lock"
           "noop": "harness alone (no-op call)", "ping": "harness + one Redis PING"}
 SEED = {"lua": 318.5, "mysql_lock": 106.1, "redis_lock": 73.8}  # the seed's JMeter req/s (through HTTP)
 TARGETS = {"mysql_lock": 30, "redis_lock": 20}  # issue 17: Lua >= 30x the row lock, >= 20x the distributed lock
+DEFAULT_PROCESSES = 2 * (os.cpu_count() or 1)  # enough to keep every core busy when the GIL is the limit
 
 
 def _reservations(product_id: int, members: range) -> list[Reservation]:
@@ -91,66 +96,111 @@ def _call_for(kind: str) -> Callable[[Reservation], str]:
     return call
 
 
-def _worker(kind: str, product_id: int, warm_product: int, members: range, ready: Any, go: Any,
-            out: Connection) -> None:
-    """One worker process: warm up, wait for the start, run its calls one after the other, report."""
+class _ConnectionPerThread(dict[int, Any]):
+    """goodsdrop.clients keeps one MySQL connection per process (`_mysql[pid]`): a Lambda environment
+    runs one invocation at a time. Each worker thread here stands for an environment of its own, so
+    each gets its own connection, as it would in Lambda (the harness's stand-in; the layer is unchanged)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def get(self, key: int, default: Any = None) -> Any:
+        return getattr(self._local, "connection", default)
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        self._local.connection = value
+
+
+def _worker_thread(call: Callable[[Reservation], str], calls: list[Reservation], warm: Reservation, kind: str,
+                   warmed: threading.Barrier, go: Any, out: dict[str, Any]) -> None:
+    """One worker: warm up, wait for the start, run its calls one after the other."""
     try:
-        call = _call_for(kind)
-        calls = _reservations(product_id, members)
-        # Warm before the clock, as a warm Lambda environment is: connected, the code paths run once
-        # (a refusal on a sold-out product of its own, so the measured drop is untouched).
-        redis_client().ping()
+        # Warm before the clock, as a warm Lambda environment is: connected, the reservation's code run
+        # once (a refusal on a sold-out product of its own, so the measured drop is untouched; the Lua
+        # way for every strategy, so that 500 warm-ups do not queue on one lock before the start).
         if kind == "mysql_lock":
             mysql_connection().ping()
-        call(_reservations(warm_product, range(members.start, members.start + 1))[0])
+        (_call_for("lua") if kind in STRATEGIES else call)(warm)
+    except Exception as err:
+        out["failed"] = f"{type(err).__name__}: {err}"
+    warmed.wait()
+    go.wait()
+    out["first"] = time.monotonic()
+    answers: list[str] = out.setdefault("answers", [])
+    latencies: list[float] = out.setdefault("latencies", [])
+    for res in calls:
+        started = time.perf_counter()
+        try:
+            answers.append(call(res))
+        except Exception as err:  # a failure is an answer to count, not a crash of the benchmark
+            answers.append(f"error {type(err).__name__}")
+        latencies.append(time.perf_counter() - started)
+    out["ended"] = time.monotonic()
+
+
+def _worker_process(kind: str, product_id: int, warm_product: int, member_ranges: list[range], ready: Any, go: Any,
+                    pipe: Connection) -> None:
+    """One process with a thread per worker: warm them up, wait for the start, report every call."""
+    try:
+        goodsdrop.clients._mysql = _ConnectionPerThread()
+        call = _call_for(kind)
+        redis_client().ping()
+        work = [(_reservations(product_id, members), _reservations(warm_product, range(members.start,
+                                                                                        members.start + 1))[0])
+                for members in member_ranges]
+        started = threading.Event()
+        warmed = threading.Barrier(len(work) + 1)
+        outs: list[dict[str, Any]] = [{} for _ in work]
+        threads = [threading.Thread(target=_worker_thread, args=(call, calls, warm, kind, warmed, started, out),
+                                    daemon=True) for (calls, warm), out in zip(work, outs, strict=True)]
+        for thread in threads:
+            thread.start()
+        warmed.wait()
         ready.release()
         go.wait()
-        first = time.monotonic()
         cpu = time.process_time()
-        answers: list[str] = []
-        latencies: list[float] = []
-        for res in calls:
-            started = time.perf_counter()
-            try:
-                answers.append(call(res))
-            except Exception as err:  # a failure is an answer to count, not a crash of the benchmark
-                answers.append(f"error {type(err).__name__}")
-            latencies.append(time.perf_counter() - started)
-        out.send({"answers": answers, "latencies": latencies, "cpu": time.process_time() - cpu,
-                  "first": first, "ended": time.monotonic(),
-                  "orders": [(res.member_id, res.order_id) for res in calls]})
+        started.set()
+        for thread in threads:
+            thread.join()
+        failed = [out["failed"] for out in outs if "failed" in out]
+        pipe.send({"failed": failed[0]} if failed else
+                  {"answers": [a for out in outs for a in out["answers"]],
+                   "latencies": [x for out in outs for x in out["latencies"]], "cpu": time.process_time() - cpu,
+                   "first": max(out["first"] for out in outs), "ended": max(out["ended"] for out in outs)})
     except BaseException as err:
-        out.send({"failed": f"{type(err).__name__}: {err}"})
+        pipe.send({"failed": f"{type(err).__name__}: {err}"})
     finally:
-        out.close()
+        pipe.close()
 
 
 def _pct(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))] if sorted_values else 0.0
 
 
-def fire(kind: str, product_id: int, warm_product: int, workers: int, requests: int, member_base: int
-         ) -> dict[str, Any]:
-    """W forked workers x R calls of `kind`, all starting at once; throughput, latency, answers, CPU."""
+def fire(kind: str, product_id: int, warm_product: int, workers: int, requests: int, member_base: int,
+         processes: int) -> dict[str, Any]:
+    """W workers (threads over `processes` forked processes) x R calls of `kind`, all starting at once;
+    throughput, latency, answers, CPU."""
     ctx = multiprocessing.get_context("fork")
     ready, go = ctx.Semaphore(0), ctx.Event()
     pipes, procs = [], []
+    ranges = [range(member_base + w * requests, member_base + (w + 1) * requests) for w in range(workers)]
     gc.collect()
-    gc.freeze()  # the forked workers share the parent's objects without copying their pages
+    gc.freeze()  # the forked processes share the parent's objects without copying their pages
     try:
-        for w in range(workers):
+        for p in range(processes):
             receive, send = ctx.Pipe(duplex=False)
-            members = range(member_base + w * requests, member_base + (w + 1) * requests)
-            proc = ctx.Process(target=_worker, args=(kind, product_id, warm_product, members, ready, go, send),
-                               daemon=True)
+            proc = ctx.Process(target=_worker_process, args=(kind, product_id, warm_product, ranges[p::processes],
+                                                             ready, go, send), daemon=True)
             proc.start()
             send.close()
             pipes.append(receive)
             procs.append(proc)
     finally:
         gc.unfreeze()
-    deadline = time.monotonic() + 120
-    for _ in range(workers):
+    deadline = time.monotonic() + 180
+    for _ in range(processes):
         if not ready.acquire(timeout=max(deadline - time.monotonic(), 0.1)):
             break
     stack_cpu = StackCpu.find()
@@ -164,7 +214,7 @@ def fire(kind: str, product_id: int, warm_product: int, workers: int, requests: 
         proc.join(10)
     failed = [r["failed"] for r in reports if "failed" in r]
     if failed:
-        raise RuntimeError(f"{len(failed)} worker(s) failed, e.g. {failed[0]}")
+        raise RuntimeError(f"{len(failed)} worker process(es) failed, e.g. {failed[0]}")
     seconds = max(r["ended"] for r in reports) - started
     latencies = sorted(x * 1000 for r in reports for x in r["latencies"])
     answers = Counter(a for r in reports for a in r["answers"])
@@ -173,8 +223,8 @@ def fire(kind: str, product_id: int, warm_product: int, workers: int, requests: 
     calls = len(latencies)
     cores = os.cpu_count() or 1
     server_cpu = used.get("redis", 0.0) + used.get("mariadb", 0.0)
-    return {"name": kind, "label": LABELS.get(kind, kind), "workers": workers, "requests": calls,
-            "seconds": round(seconds, 3),
+    return {"name": kind, "label": LABELS.get(kind, kind), "workers": workers, "processes": processes,
+            "requests": calls, "seconds": round(seconds, 3),
             "start_skew_ms": round(1000 * (max(r["first"] for r in reports) - started), 1),
             "throughput": round(calls / seconds, 1) if seconds > 0 else 0.0,
             "latency_ms": {"mean": round(sum(latencies) / max(calls, 1), 2), "p50": round(_pct(latencies, 50), 2),
@@ -185,8 +235,35 @@ def fire(kind: str, product_id: int, warm_product: int, workers: int, requests: 
                       "mariadb": used.get("mariadb", 0.0)},
             "client_cpu_us_per_call": round(1e6 * client_cpu / max(calls, 1), 1),
             "cores_busy_pct": round(100 * (client_cpu + server_cpu) / seconds / cores, 1) if seconds > 0 else 0.0,
-            "loadavg_1m": [load_before, os.getloadavg()[0]],
-            "orders": [o for r in reports for o in r["orders"]]}
+            "loadavg_1m": [load_before, os.getloadavg()[0]]}
+
+
+@contextmanager
+def mysql_connections(wanted: int) -> Iterator[None]:
+    """Room for `wanted` more MySQL connections: the row-lock run holds one per worker, as W Lambda
+    environments would. Raises the local server's max_connections for the run if it is too low
+    (through its root socket, as `make up` configures it) and puts it back afterwards."""
+    from goodsdrop_local.stack.mariadb_server import MariaDBServer
+
+    with mysql_cursor() as cur:
+        cur.execute("SELECT @@max_connections AS m, (SELECT COUNT(*) FROM information_schema.PROCESSLIST) AS n")
+        row = cur.fetchone()
+    limit, used = int(row["m"]), int(row["n"])
+    if used + wanted + 20 <= limit:
+        yield
+        return
+
+    def set_limit(value: int) -> None:
+        root = pymysql.connect(unix_socket=str(MariaDBServer().socket_path), user="root", autocommit=True)
+        with root, root.cursor() as cur:
+            cur.execute(f"SET GLOBAL max_connections = {int(value)}")
+
+    _say(f"  MariaDB allows {limit} connections ({used} in use): raising it to {used + wanted + 50} for this run")
+    set_limit(used + wanted + 50)
+    try:
+        yield
+    finally:
+        set_limit(limit)
 
 
 def audit(product_id: int, stock: int, answers: dict[str, int]) -> dict[str, Any]:
@@ -201,8 +278,9 @@ def audit(product_id: int, stock: int, answers: dict[str, int]) -> dict[str, Any
 
 
 def compare(strategies: list[str], workers: int, requests: int, stock: int, phases: Phases | None = None,
-            harness: bool = True) -> dict[str, Any]:
+            harness: bool = True, processes: int | None = None) -> dict[str, Any]:
     """Every strategy (and the harness rows) on its own fresh drop; the rows, ratios and verdicts."""
+    processes = processes or DEFAULT_PROCESSES
     rows: list[dict[str, Any]] = []
     member_base = 9_000_000_000 + random.randrange(1_000) * 1_000_000  # synthetic buyers: Redis only
     kinds = (["noop", "ping"] if harness else []) + strategies
@@ -217,8 +295,8 @@ def compare(strategies: list[str], workers: int, requests: int, stock: int, phas
                     load_stock(product_id)
                 base = member_base + i * workers * requests
                 run.synthetic_members.update(range(base, base + workers * requests))
-                row = fire(kind, drop.product_id, warm.product_id, workers, requests, base)
-                row.pop("orders")
+                with mysql_connections(workers) if kind == "mysql_lock" else nullcontext():
+                    row = fire(kind, drop.product_id, warm.product_id, workers, requests, base, processes)
                 if kind in STRATEGIES:
                     row["stock"] = audit(drop.product_id, stock, row["answers"])
                 rows.append(row)
@@ -230,8 +308,8 @@ def compare(strategies: list[str], workers: int, requests: int, stock: int, phas
         for other in ("mysql_lock", "redis_lock"):
             if other in by_name and by_name[other]["throughput"] > 0:
                 ratios[other] = round(by_name["lua"]["throughput"] / by_name[other]["throughput"], 1)
-    return {"workers": workers, "requests_per_worker": requests, "stock": stock, "rows": rows, "ratios": ratios,
-            "cores": os.cpu_count()}
+    return {"workers": workers, "processes": processes, "requests_per_worker": requests, "stock": stock,
+            "rows": rows, "ratios": ratios, "cores": os.cpu_count()}
 
 
 def _say(text: str) -> None:
@@ -245,7 +323,8 @@ def bound_by(row: dict[str, Any]) -> str:
 
 def markdown_table(result: dict[str, Any]) -> list[str]:
     """The comparison as Markdown lines (also a section of the flash-drop report)."""
-    lines = [f"{result['workers']} worker processes x {result['requests_per_worker']} reservations, drop of "
+    lines = [f"{result['workers']} workers (threads over {result.get('processes', '?')} processes) x "
+             f"{result['requests_per_worker']} reservations, drop of "
              f"{result['stock']} units (limit {LIMIT}/member), `goodsdrop.reservations.reserve` called directly "
              f"(no HTTP), one fresh drop per row; {result['cores']} cores.", "",
              "| run | calls | calls/s | mean ms | p50 ms | p99 ms | answers | reserved / stock | oversold "
@@ -275,13 +354,13 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
              "met": ratio >= TARGETS[other]} for other, ratio in result["ratios"].items()]
 
 
-def plot(result: dict[str, Any], path: Path, subtitle: str) -> None:
+def plot(result: dict[str, Any], path: Path, subtitle: str) -> list[Path]:
     """Calls/s per strategy at the core, the seed's req/s beside them (log scale)."""
     from bench.plots import Bars, bar_chart
 
     rows = [row for row in result["rows"] if row["name"] in STRATEGIES]
     harness = [row for row in result["rows"] if row["name"] not in STRATEGIES]
-    panels = [Bars("Reservations per second (500 workers, no HTTP)", "calls/s",
+    panels = [Bars(f"Reservations per second ({result['workers']} workers, no HTTP)", "calls/s",
                    [LABELS[row["name"]] for row in rows], ["ours: calls/s at the core", "seed: req/s (HTTP)"],
                    [[row["throughput"], SEED.get(row["name"])] for row in rows], seed_series="seed: req/s (HTTP)"),
               Bars("Latency per call", "ms", [LABELS[row["name"]] for row in rows], ["p50", "p99"],
@@ -291,6 +370,7 @@ def plot(result: dict[str, Any], path: Path, subtitle: str) -> None:
                            [LABELS["lua"]], ["calls/s"], [[row["throughput"]] for row in harness] +
                            [[next((r["throughput"] for r in rows if r["name"] == "lua"), None)]]))
     bar_chart(path, panels, "The reservation core per stock strategy", subtitle)
+    return [path]
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -307,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.flash_drop import ensure_stack, write_results
 
     parser = argparse.ArgumentParser(prog="python -m bench.core_strategies", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", "-W", type=int, default=500, help="concurrent worker processes (default 500)")
+    parser.add_argument("--workers", "-W", type=int, default=500, help="concurrent workers (default 500)")
+    parser.add_argument("--processes", "-P", type=int, default=DEFAULT_PROCESSES,
+                        help=f"processes the workers are spread over, as threads (default {DEFAULT_PROCESSES})")
     parser.add_argument("--requests", "-R", type=int, default=10, help="reservations per worker (default 10)")
     parser.add_argument("--stock", "-N", type=int, default=100, help="units in each drop (default 100)")
     parser.add_argument("--strategy", default="all", help="comma-separated strategies or all (default)")
@@ -320,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     started, load_before = time.monotonic(), list(os.getloadavg())
     ensure_stack()
     phases = Phases([f"core: {LABELS[k]}" for k in ([] if args.no_harness else ["noop", "ping"]) + strategies])
-    result = compare(strategies, args.workers, args.requests, args.stock, phases, harness=not args.no_harness)
+    result = compare(strategies, args.workers, args.requests, args.stock, phases, harness=not args.no_harness,
+                     processes=args.processes)
     report = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "core": result,
               "seconds": round(time.monotonic() - started), "loadavg_before": load_before,
               "loadavg_after": list(os.getloadavg()), "targets": targets(result)}
