@@ -9,19 +9,23 @@ with its own Idempotency-Key, every worker starting at the same instant, every c
 `goodsdrop.reservations.reserve(reservation, strategy)`: the domain's hot path as POST /orders runs
 it after admission, without HTTP and the handlers.
 
-The worker model: one process per worker (W processes, forked before the clock starts), like W
-warm Lambda environments. Each has its own Redis connection and its own MySQL connection (the
-layer keeps one MySQL connection per process, as one Lambda environment does, so threads of one
-process would share it and could not each hold a row lock), and runs its R calls one after the
-other (a closed loop, like the seed's JMeter threads). Fair: the strategies get the same
-processes, the same calls (built before the clock) and the same drop, only the strategy differs.
+The worker model: W threads spread over P forked processes (default 8 per core), each thread a
+worker standing for one warm Lambda environment: its own MySQL connection (the layer keeps one
+per process, as one Lambda environment runs one invocation at a time, so the harness gives each
+thread its own; the row lock needs one held connection per waiting buyer) over one Redis
+connection pool per process, its calls one after the other (a closed loop, like the seed's
+JMeter threads), warmed up before the clock. One process per worker (500 processes) was tried
+first: on 2 cores switching between them made the harness itself the limit; a few processes with
+many threads were no better (the GIL handoffs); 8 per core drove the most calls. Fair: the
+strategies get the same workers, the same calls (built before the clock) and the same drop;
+only the strategy differs.
 
-Is the client what gets measured? Two rows answer it: the same W processes calling a no-op
-(the harness alone: how fast this model can hand out calls at all) and calling one Redis PING
-(one round trip: the floor of any call). Each strategy's row says how busy the cores were (client,
-Redis and MariaDB CPU over the wall time): a strategy that leaves the cores idle is held up by its
-lock; one that fills them is bound by CPU, and the client's CPU per call says how much of it was
-the domain's Python.
+Is the client what gets measured? Two rows answer it: the same workers calling a no-op (the
+harness alone: how fast this model hands out calls at all) and one Redis PING (one round trip, the
+floor of any call: a sold-out refusal of the Lua way takes two). Each row says how busy the cores
+were (client, Redis and MariaDB CPU over the wall time) and the client's CPU per call: a strategy
+that leaves the cores idle is held up by its lock; one that fills them is bound by CPU, and then
+the client's share says how much of it was the domain's Python and its round trips.
 
 Every run is audited in Redis (units reserved against the stock: 0 oversold) and everything it
 wrote is removed afterwards. Results: bench/results/core_strategies.{md,json,png}.
@@ -67,7 +71,7 @@ LABELS = {"lua": "Lua reservation", "mysql_lock": "MySQL row lock", "redis_lock"
           "noop": "harness alone (no-op call)", "ping": "harness + one Redis PING"}
 SEED = {"lua": 318.5, "mysql_lock": 106.1, "redis_lock": 73.8}  # the seed's JMeter req/s (through HTTP)
 TARGETS = {"mysql_lock": 30, "redis_lock": 20}  # issue 17: Lua >= 30x the row lock, >= 20x the distributed lock
-DEFAULT_PROCESSES = 2 * (os.cpu_count() or 1)  # enough to keep every core busy when the GIL is the limit
+DEFAULT_PROCESSES = 8 * (os.cpu_count() or 1)  # of 2, 8, 25, 125, 250 per core: most calls (docstring)
 
 
 def _reservations(product_id: int, members: range) -> list[Reservation]:
@@ -379,7 +383,8 @@ def markdown(report: dict[str, Any]) -> str:
              *markdown_table(result), "",
              f"Load average (1 min) before: {report['loadavg_before'][0]:.2f}, after: {report['loadavg_after'][0]:.2f} "
              "(shared cores: the figures are noisy).", "",
-             f"Reproduce: `python -m bench.core_strategies` (took {report['seconds']} s). Plot: {report['plot']}."]
+             f"Reproduce: `python -m bench.core_strategies` (took {report['seconds']} s). "
+             f"Plots: {', '.join(report['plots'])}."]
     return "\n".join(lines) + "\n"
 
 

@@ -97,8 +97,8 @@ class BenchRun:
                             (self.email("seller", 0), hash_password(PASSWORD)))
                 self._seller = int(cur.lastrowid)
                 cur.execute("INSERT INTO sellers (member_id, shop_name, address, contact_number, "
-                            "registration_number) VALUES (%s, 'Flash Drop Bench', '1 Bench-ro, Seoul', "
-                            "'02-000-0000', %s)", (self._seller, f"{uuid.uuid4().int % 10**10:010d}"))
+                            "registration_number) VALUES (%s, %s, '1 Bench-ro, Seoul', '02-000-0000', %s)",
+                            (self._seller, f"Bench {self.tag}", f"{uuid.uuid4().int % 10**10:010d}"))
         return self._seller
 
     def buyers(self, size: int) -> list[int]:
