@@ -571,6 +571,12 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _figure(path: Path, suffix: str) -> Path:
+    """Where one of the run's figures goes: beside `path` with `suffix` (flash_drop_curve.png), or
+    `path` itself when the run is that part alone (`--only curve` writes flash_drop_curve.*)."""
+    return path if path.stem.endswith(suffix) else path.with_name(f"{path.stem}{suffix}.png")
+
+
 def plot(report: dict[str, Any], path: Path) -> list[Path]:
     """The run's figures (PNG): the drops beside the seed's, the load curve, the core comparison."""
     written: list[Path] = []
@@ -591,7 +597,7 @@ def plot(report: dict[str, Any], path: Path) -> list[Path]:
     curve = report.get("curve")
     if curve:
         clients = [run["clients"] for run in curve]
-        curve_path = path.with_name(path.stem + "_curve.png")
+        curve_path = _figure(path, "_curve")
         seed_rps, seed_ms = SEED["lua"]
         curve_chart(curve_path, [
             CurvePanel("Throughput", "concurrent clients", "req/s",
@@ -604,7 +610,7 @@ def plot(report: dict[str, Any], path: Path) -> list[Path]:
             "Load curve of the Lua path (POST /orders, one drop per point)", subtitle)
         written.append(curve_path)
     if report.get("core"):
-        core_path = path.with_name(path.stem + "_core.png")
+        core_path = _figure(path, "_core")
         core_strategies.plot(report["core"], core_path, subtitle)
         written.append(core_path)
     return written

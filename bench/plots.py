@@ -147,6 +147,8 @@ def curve_chart(path: Path, panels: Sequence[CurvePanel], title: str, subtitle: 
             ys.append(y)
         x_log = _log_if_wide(ax, xs, "x")
         y_log = _log_if_wide(ax, ys, "y")
+        if not y_log:
+            ax.set_ylim(bottom=0)  # a linear axis starts at zero, so the heights compare
         if xs and x_log:
             ax.set_xticks(sorted(set(xs)), [_thousands(x) for x in sorted(set(xs))])
             ax.xaxis.set_minor_formatter(NullFormatter())  # only the measured points are labelled

@@ -104,7 +104,7 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{lat['p50']:,.1f} | {lat['p90']:,.1f} | {lat['p99']:,.1f} | {lat['max']:,.1f} | {answers} | "
                      f"{st['sold']} / {st['stock']} | {st['oversold']} | {st['stranded']} |")
     lines += ["", f"Reproduce: `make up CLUSTER=1 && python -m bench.sharded_drop` (took {report['seconds']} s). "
-              "Plot: bench/results/sharded_drop.png.", ""]
+              f"Plots: {', '.join(report.get('plots', []))}.", ""]
     if report["problems"]:
         lines += ["PROBLEMS:", *[f"- {problem}" for problem in report["problems"]], ""]
     return "\n".join(lines)
