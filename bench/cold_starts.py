@@ -199,7 +199,7 @@ _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)\s*$")
 
 def parse_importtime(stderr: str) -> dict[str, dict[str, Any]]:
     """`-X importtime` output per phase ("import", "first event"): ms of self time per top-level package,
-    and for each package the first project (goodsdrop) module above it that pulled it in."""
+    and for each package the module that pulled in most of it (its nearest importer from another package)."""
     phases: dict[str, dict[str, Any]] = {}
     phase = None
     # importtime prints a module after its children: collect one top-level import's block, then walk it.
@@ -207,7 +207,7 @@ def parse_importtime(stderr: str) -> dict[str, dict[str, Any]]:
     for line in stderr.splitlines():
         if line.startswith(PHASE_MARK):
             phase = line.removeprefix(PHASE_MARK).strip()
-            phases[phase] = {"self_ms": defaultdict(float), "via": {}}
+            phases[phase] = {"self_ms": defaultdict(float), "importers": defaultdict(lambda: defaultdict(float))}
             continue
         match = _IMPORT_LINE.match(line)
         if phase is None or match is None:
@@ -218,20 +218,20 @@ def parse_importtime(stderr: str) -> dict[str, dict[str, Any]]:
             _account(phases[phase], block)
             block = []
     return {name: {"self_ms": {k: round(v, 1) for k, v in sorted(data["self_ms"].items(), key=lambda kv: -kv[1])},
-                   "via": data["via"]} for name, data in phases.items()}
+                   "via": {package: max(importers, key=importers.get)
+                           for package, importers in data["importers"].items()}}
+            for name, data in phases.items()}
 
 
 def _account(phase: dict[str, Any], block: list[tuple[int, str, int]]) -> None:
     """Add one top-level import's block (children first, the top last) to the phase's sums."""
     parents: dict[int, str] = {}
-    for depth, name, _ in reversed(block):  # the top first: each line's parent is the last shallower one
+    for depth, name, self_us in reversed(block):  # the top first: a line's ancestors come before it
         parents[depth] = name
         package = name.split(".")[0]
-        if package != "goodsdrop" and package not in phase["via"]:
-            project = [parents[d] for d in range(depth) if parents.get(d, "").startswith("goodsdrop")]
-            phase["via"][package] = project[-1] if project else parents.get(0, name)
-    for _, name, self_us in block:
-        phase["self_ms"][name.split(".")[0]] += self_us / 1000
+        phase["self_ms"][package] += self_us / 1000
+        importer = next((parents[d] for d in range(depth - 1, -1, -1) if parents[d].split(".")[0] != package), name)
+        phase["importers"][package][importer] += self_us / 1000
 
 
 def _median(values: list[float]) -> float:

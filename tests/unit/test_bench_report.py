@@ -153,3 +153,26 @@ def test_the_plots_are_pngs_with_log_axes_where_the_range_is_wide(tmp_path, monk
                                                     [Curve("ours", [50, 1000], [900.0, 800.0])],
                                                     [("seed", 500, 318.5)])], "t")
     assert _png_size(tmp_path / "curve.png")[0] > 200
+
+
+def test_import_times_are_summed_per_package_with_the_module_that_pulled_most_of_it_in():
+    from bench.cold_starts import PHASE_MARK, parse_importtime
+
+    stderr = "\n".join([
+        f"{PHASE_MARK}import",
+        "import time:      1000 |       1000 |     botocore",           # a small first import ...
+        "import time:      2000 |       3000 |   aws_lambda_powertools",
+        "import time:     40000 |      40000 |         botocore.session",  # ... and the big one, under kafka
+        "import time:      5000 |      45000 |       kafka.sasl.msk",
+        "import time:      3000 |      48000 |     kafka",
+        "import time:       500 |      48500 |   goodsdrop.clients",
+        "import time:       100 |      51600 | goodsdrop.http",
+        f"{PHASE_MARK}first event",
+        "import time:      7000 |       7000 | boto3",
+    ])
+    phases = parse_importtime(stderr)
+    imports = phases["import"]
+    assert list(imports["self_ms"]) == ["botocore", "kafka", "aws_lambda_powertools", "goodsdrop"]
+    assert imports["self_ms"]["botocore"] == 41.0 and imports["self_ms"]["kafka"] == 8.0
+    assert imports["via"]["botocore"] == "kafka.sasl.msk" and imports["via"]["kafka"] == "goodsdrop.clients"
+    assert phases["first event"]["self_ms"] == {"boto3": 7.0}
