@@ -481,10 +481,11 @@ def markdown(report: dict[str, Any]) -> str:
              f"Redis {m['redis']}, MariaDB {m['mariadb']}, Kafka {m['kafka']}, uvicorn {m['uvicorn']} "
              f"({m['api_workers']} API workers), {m['wrk']}, redis-benchmark {m['redis-benchmark']}. "
              f"Load average (1 min) before the run: {report['loadavg_before'][0]:.2f}, after: "
-             f"{report['loadavg_after'][0]:.2f} (the cores are shared: figures are noisy).", "",
-             "| run | requests | req/s | mean ms | p50 ms | p90 ms | p99 ms | max ms | answers | sold / stock "
-             "| oversold | reserve→CONFIRMED p50 / p99 ms | server CPU ms/req | generator CPU |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+             f"{report['loadavg_after'][0]:.2f} (the cores are shared: figures are noisy).", ""]
+    if report["runs"]:
+        lines += ["| run | requests | req/s | mean ms | p50 ms | p90 ms | p99 ms | max ms | answers | sold / stock "
+                  "| oversold | reserve→CONFIRMED p50 / p99 ms | server CPU ms/req | generator CPU |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for run in report["runs"]:
         lat, st = run["latency_ms"], run["stock"]
         saga = run.get("saga") or {}

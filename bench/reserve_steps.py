@@ -106,7 +106,7 @@ def run_steps(run: BenchRun, stock: int, calls: int, shards: int) -> dict[str, A
         started = time.perf_counter()
         result = reserve(res, "lua")
         latencies.append(time.perf_counter() - started)
-        kind = result.kind if result.kind != "REFUSED" else str(result.outcome["code"])  # type: ignore[index]
+        kind = str(result.kind) if result.kind != "REFUSED" else str(result.outcome["code"])  # type: ignore[index]
         outcomes[kind] = outcomes.get(kind, 0) + 1
         orders.append((MEMBER_BASE + i, res.order_id, res.key_digest))
     _cleanup(product_id, shards, orders)
