@@ -90,7 +90,9 @@ if isinstance(result, dict):
     elif "batchItemFailures" in result:
         answer = "%d failed records" % len(result["batchItemFailures"])
 elif error == "":
-    answer = "ok"
+    answer = "returned"
+if answer is None and error == "":
+    answer = "returned"
 sys.stdout.write({RESULT_MARK!r} + json.dumps({{"import_ms": (t1 - t0) * 1000, "first_event_ms": (t2 - t1) * 1000,
     "import_cpu_ms": (c1 - c0) * 1000, "first_event_cpu_ms": (c2 - c1) * 1000,
     "answer": answer, "error": error}}) + "\\n")
@@ -269,8 +271,11 @@ def interpreter_start_ms(repeat: int = 5) -> float:
 def top_imports(row: dict[str, Any], phase: str = "import", count: int = 3) -> str:
     data = row["imports"].get(phase, {"self_ms": {}, "via": {}})
     items = list(data["self_ms"].items())[:count]
-    return ", ".join(f"{name} {ms:,.0f}" + (f" (via {data['via'][name]})" if data["via"].get(name) and
-                                            data["via"][name] != name else "") for name, ms in items)
+    def via(name: str) -> str:  # the importer, unless the package imported itself (a top-level import)
+        importer = data["via"].get(name, "")
+        return f" (via {importer})" if importer and importer.split(".")[0] != name else ""
+
+    return ", ".join(f"{name} {ms:,.0f}{via(name)}" for name, ms in items)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -283,7 +288,7 @@ def markdown(report: dict[str, Any]) -> str:
              "took in that process (steadier than wall time when the cores are shared). The interpreter's own start "
              f"(`python -c pass`) adds {report['interpreter_start_ms']:.0f} ms before any of it. Imports that "
              "dominate: self time per top-level package under `python -X importtime` (one more process; it runs "
-             "slower than the timed ones), with the first project module that pulled it in. Load average (1 min) "
+             "slower than the timed ones), with the module that pulled in most of it. Load average (1 min) "
              f"before: {report['loadavg_before'][0]:.2f}, after: {report['loadavg_after'][0]:.2f} (shared cores).", "",
              "| function | import ms | first event ms | init ms | ≤ 250 | init CPU ms | first answer "
              "| imports that dominate (ms) | imported during the first event (ms) |",
