@@ -47,6 +47,7 @@ from goodsdrop_local.template import Function, load
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MS = 250.0
 RESULT_MARK = "@@cold-start-result "
+TOP_PACKAGES = 12  # packages kept per phase in the results (the rest summed)
 PHASE_MARK = "@@cold-start-phase "
 
 # What runs in the fresh process: nothing of the benchmark, only the standard library, then the handler.
@@ -219,10 +220,15 @@ def parse_importtime(stderr: str) -> dict[str, dict[str, Any]]:
         if depth == 0:
             _account(phases[phase], block)
             block = []
-    return {name: {"self_ms": {k: round(v, 1) for k, v in sorted(data["self_ms"].items(), key=lambda kv: -kv[1])},
-                   "via": {package: max(importers, key=importers.get)
-                           for package, importers in data["importers"].items()}}
-            for name, data in phases.items()}
+    report: dict[str, dict[str, Any]] = {}
+    for name, data in phases.items():
+        ranked = sorted(data["self_ms"].items(), key=lambda kv: -kv[1])
+        top = ranked[:TOP_PACKAGES]
+        report[name] = {"self_ms": {k: round(v, 1) for k, v in top},
+                        "other_packages_ms": round(sum(v for _, v in ranked[TOP_PACKAGES:]), 1),
+                        "via": {package: max(data["importers"][package], key=data["importers"][package].get)
+                                for package, _ in top}}
+    return report
 
 
 def _account(phase: dict[str, Any], block: list[tuple[int, str, int]]) -> None:
