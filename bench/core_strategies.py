@@ -14,9 +14,11 @@ worker standing for one warm Lambda environment: its own MySQL connection (the l
 per process, as one Lambda environment runs one invocation at a time, so the harness gives each
 thread its own; the row lock needs one held connection per waiting buyer) over one Redis
 connection pool per process, its calls one after the other (a closed loop, like the seed's
-JMeter threads), warmed up before the clock. One process per worker (500 processes) was tried
-first: on 2 cores switching between them made the harness itself the limit; a few processes with
-many threads were no better (the GIL handoffs); 8 per core drove the most calls. Fair: the
+JMeter threads), warmed up before the clock (its MySQL connection too: PyMySQL builds an SSL
+context per connection, ~28 ms of CPU). One process per worker (500 processes) made the harness
+itself the limit on 2 cores; 2, 25 and 125 processes per core drove fewer calls than 8; gevent
+greenlets drove the same Lua rate as these threads (within 2 %, 10 % less client CPU per call), so
+a bench-only dependency was not worth it. Fair: the
 strategies get the same workers, the same calls (built before the clock) and the same drop;
 only the strategy differs.
 
