@@ -18,9 +18,8 @@ JMeter threads), warmed up before the clock (its MySQL connection too: PyMySQL b
 context per connection, ~28 ms of CPU). One process per worker (500 processes) made the harness
 itself the limit on 2 cores; 2, 25 and 125 processes per core drove fewer calls than 8; gevent
 greenlets drove the same Lua rate as these threads (within 2 %, 10 % less client CPU per call), so
-a bench-only dependency was not worth it. Fair: the
-strategies get the same workers, the same calls (built before the clock) and the same drop;
-only the strategy differs.
+a bench-only dependency was not worth it. Fair: the strategies get the same workers, the same
+calls (built before the clock) and the same drop; only the strategy differs.
 
 Is the client what gets measured? Two rows answer it: the same workers calling a no-op (the
 harness alone: how fast this model hands out calls at all) and one Redis PING (one round trip, the
