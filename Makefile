@@ -16,7 +16,8 @@ ifeq ($(CLUSTER),1)
 export GOODSDROP_REDIS_CLUSTER := 1
 endif
 
-.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench bench-shards logs openapi chaos dlq
+.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench bench-shards \
+	bench-core bench-cold-starts bench-clean logs openapi chaos dlq
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -81,8 +82,18 @@ deploy-localstack: install ## Build and deploy the stack into LocalStack (docker
 invoke: install ## Invoke one function locally: make invoke FN=PlaceOrder EVENT=events/place_order.json
 	@$(PYTHON) -m goodsdrop_local invoke $(FN) $(EVENT)
 
-bench: install ## Run the flash-drop benchmark: make bench ARGS="..."
+# The benchmarks run on the stack `make up` started (starting it if needed) and remove what they made.
+bench: install ## Run the flash-drop benchmark, every part: make bench ARGS="--quick" (or "--only curve")
 	@$(PYTHON) -m bench.flash_drop $(ARGS)
+
+bench-core: install ## The stock strategies at the reservation core, 500 workers, no HTTP: make bench-core ARGS="..."
+	@$(PYTHON) -m bench.core_strategies $(ARGS)
+
+bench-cold-starts: install ## Each function's cold start (import + first event) and its heaviest imports
+	@$(PYTHON) -m bench.cold_starts $(ARGS)
+
+bench-clean: ## Remove whatever benchmarks left behind on the stack (a run that was killed, older versions)
+	@$(PYTHON) -m bench.drop_fixtures --remove
 
 bench-shards: install ## One hot key vs sharded stock on the Redis Cluster: make up CLUSTER=1 && make bench-shards CLUSTER=1
 	@$(PYTHON) -m bench.sharded_drop $(ARGS)

@@ -28,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,45 @@ class Progress:
         self.update(self.total, note)
         if self.tty:
             sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class Phases:
+    """The phases of a benchmark run as an overall progress bar on stderr.
+
+    One line when a phase starts (`[###.......] 3/9 MySQL row lock drop ...`) and one when it ends
+    (with its time and the run's so far), on a terminal and in a log file alike: nothing is redrawn
+    in place, so piping `make bench` to a file or CI shows the same progress. Phases not announced
+    up front are counted in as they come.
+    """
+
+    def __init__(self, names: list[str], width: int = 20) -> None:
+        self.names, self.width = list(names), width
+        self.done = 0
+        self.started = time.monotonic()
+
+    def _bar(self, position: int) -> str:
+        total = max(len(self.names), position, 1)
+        filled = int(self.width * position / total)
+        return f"[{'#' * filled}{'.' * (self.width - filled)}] {position}/{total}"
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Announce `name`, run the body, report how long it took (also when it fails)."""
+        if name not in self.names[self.done:]:
+            self.names.insert(self.done, name)
+        position = self.done + 1
+        sys.stderr.write(f"\n{self._bar(self.done)} {name} ...\n")
+        sys.stderr.flush()
+        began = time.monotonic()
+        outcome = "FAILED"
+        try:
+            yield
+            outcome = "done"
+        finally:
+            self.done = position
+            sys.stderr.write(f"{self._bar(position)} {name}: {outcome} in {time.monotonic() - began:,.1f} s "
+                             f"(run {time.monotonic() - self.started:,.0f} s)\n")
             sys.stderr.flush()
 
 

@@ -6,7 +6,10 @@ measures CPU microseconds per request (time.process_time, so other load on the m
 matters) for the whole path and its parts: the runtime (routing, event building, result mapping),
 the authorizer, the PlaceOrder function (Powertools resolver + validation) and the domain call
 alone. Every order goes to a sold-out drop (a refusal, the flash drop's common case) by a
-different buyer with its own Idempotency-Key. `--profile` adds a cProfile listing of the path.
+different buyer from a different source address with its own Idempotency-Key, as in a real
+drop, so the product's order buckets (per member and per source IP, goodsdrop.admission) stay on
+and in the measured path, and no request is turned away by them. `--profile` adds a cProfile
+listing of the path. Its buyers and drop are removed afterwards (bench.drop_fixtures.BenchRun).
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from bench import drop_fixtures
+from bench.drop_fixtures import BenchRun, bench_address
+from bench.flash_drop import RESULTS, write_results
 from goodsdrop.settings import settings
 
 
@@ -47,7 +53,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=3000, help="requests per measurement")
     parser.add_argument("--profile", action="store_true", help="print a cProfile listing of the whole path")
+    parser.add_argument("--out", type=Path, default=RESULTS / "profile_path", help="results path (no suffix)")
     args = parser.parse_args()
+    with BenchRun(settle_timeout=0) as run:  # a sold-out drop: no order ever reaches the saga
+        measure(run, args)
+
+
+def markdown(report: dict[str, object]) -> str:
+    """The figures as a Markdown table."""
+    lines = [f"# CPU per POST /orders, in-process ({report['finished_at']})", "",
+             f"Refused (sold out), {report['requests']:,} requests per row, CPU microseconds of this process "
+             f"(time.process_time). Load average (1 min) before: {report['loadavg_before'][0]:.2f}, after: "
+             f"{report['loadavg_after'][0]:.2f}.", "", "| part of the path | CPU µs per request |", "|---|---:|"]
+    lines += [f"| {name} | {value:,.1f} |" for name, value in report["cpu_us"].items()]
+    lines += ["", "Reproduce: `python -m bench.profile_path` (`--profile` adds a cProfile listing)."]
+    return "\n".join(lines) + "\n"
+
+
+def measure(run: BenchRun, args: argparse.Namespace) -> None:
+    """Every figure of the table (and the profile), with this run's buyers and drop."""
+    started = time.monotonic()
 
     from goodsdrop.clients import redis_client
     from goodsdrop.errors import DropError
@@ -58,10 +83,8 @@ def main() -> None:
 
     gateway = create_app()
     gateway.pool.warm_up(sorted({r.function_id for r in gateway.app.routes}))
-    seller = drop_fixtures.bench_seller()
-    buyers = drop_fixtures.buyer_pool(args.n + 200)
-    drop = drop_fixtures.new_drop(seller, "[bench] profile (sold out)", 0, opens_in=timedelta(seconds=-5),
-                                  per_member_limit=2)
+    buyers = run.buyers(args.n + 200)
+    drop = run.new_drop("[bench] profile (sold out)", 0, opens_in=timedelta(seconds=-5), per_member_limit=2)
     tokens = [issue_access_token(m, "member", True, uuid.uuid4().hex)[0] for m in buyers]
     body = json.dumps({"items": [{"productId": str(drop.product_id), "quantity": 1}], "paymentToken": "tok_ok"})
     host = f"127.0.0.1:{settings.api_port}"
@@ -71,7 +94,7 @@ def main() -> None:
                 "idempotency-key": uuid.uuid4().hex}
 
     def whole(i: int) -> object:
-        status, _, answer = gateway.handle("POST", "/orders", "", headers(i), body.encode())
+        status, _, answer = gateway.handle("POST", "/orders", "", headers(i), body.encode(), bench_address(i))
         assert status == 409, answer
         return answer
 
@@ -94,7 +117,9 @@ def main() -> None:
 
     def function(i: int) -> object:  # PlaceOrder's handler alone (Powertools resolver, validation, domain)
         event["headers"]["idempotency-key"] = uuid.uuid4().hex
-        event["requestContext"]["authorizer"] = dict(context)
+        buyer = str(buyers[i % len(buyers)])
+        event["requestContext"]["authorizer"] = context | {"memberId": buyer, "principalId": buyer}
+        event["requestContext"]["identity"]["sourceIp"] = bench_address(i)
         result = order_fn.handler(event, _Context())
         assert result["statusCode"] == 409, result
         return result
@@ -113,6 +138,7 @@ def main() -> None:
         return function(i)
 
     order = PlaceOrder.model_validate_json(body)
+    load_before = list(os.getloadavg())
     figures = {"whole path (gateway.handle)": _cpu_us(whole, args.n),
                "both handlers, no runtime": _cpu_us(both, args.n),
                "authorizer handler alone": _cpu_us(authorize, args.n),
@@ -123,9 +149,11 @@ def main() -> None:
     figures["runtime alone (functions canned)"] = _cpu_us(whole, args.n)
     r = redis_client()
     figures["one Redis PING round trip (client CPU)"] = _cpu_us(lambda i: r.ping(), args.n)
-    print(f"\nCPU per POST /orders (refused: sold out), {args.n} requests each, microseconds of this process:\n")
-    for name, value in figures.items():
-        print(f"  {name:<40} {value:8.1f} us")
+    report = {"finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "requests": args.n,
+              "cpu_us": {name.strip(): round(value, 1) for name, value in figures.items()},
+              "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
+              "seconds": round(time.monotonic() - started)}
+    write_results(args.out, report, markdown, lambda report, path: [])
     if args.profile:
         auth_fn._handler = order_fn._handler = None
         profiler = cProfile.Profile(time.process_time)

@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any
 
-from bench.drop_fixtures import bench_seller
+from bench.drop_fixtures import BenchRun
 from bench.legacy_reserve import buyers_key, script_call, source
 from goodsdrop import keys
 from goodsdrop.clients import mysql_transaction, redis_client
@@ -32,8 +32,8 @@ PRICE = 1000
 MEMBER_BASE = 9_000_000_000  # synthetic member ids (the claim does not read members)
 
 
-def _product(stock: int, shards: int) -> int:
-    seller = bench_seller()
+def _product(run: BenchRun, stock: int, shards: int) -> int:
+    seller = run.seller()
     with mysql_transaction() as cur:
         cur.execute("INSERT INTO products (seller_id, name, description, price, stock_shards, listed) "
                     "VALUES (%s, %s, 'bench.reserve_steps', %s, %s, 0)",
@@ -77,9 +77,9 @@ def _cleanup(product_id: int, shards: int, orders: list[tuple[int, str, str]]) -
         cur.execute("DELETE FROM products WHERE id = %s", (product_id,))
 
 
-def run_legacy(stock: int, calls: int) -> dict[str, Any]:
+def run_legacy(run: BenchRun, stock: int, calls: int) -> dict[str, Any]:
     """The single script, EVALSHA per call."""
-    product_id = _product(stock, 1)
+    product_id = _product(run, stock, 1)
     load_stock(product_id)
     legacy = redis_client().register_script(source())
     latencies, outcomes, orders = [], {}, []
@@ -96,9 +96,9 @@ def run_legacy(stock: int, calls: int) -> dict[str, Any]:
     return _summary("before: one cross-slot script", latencies, outcomes, "1")
 
 
-def run_steps(stock: int, calls: int, shards: int) -> dict[str, Any]:
+def run_steps(run: BenchRun, stock: int, calls: int, shards: int) -> dict[str, Any]:
     """The product's claim + per-shard takes (goodsdrop.reservations.reserve)."""
-    product_id = _product(stock, shards)
+    product_id = _product(run, stock, shards)
     load_stock(product_id)
     latencies, outcomes, orders = [], {}, []
     for i in range(calls):
@@ -106,7 +106,7 @@ def run_steps(stock: int, calls: int, shards: int) -> dict[str, Any]:
         started = time.perf_counter()
         result = reserve(res, "lua")
         latencies.append(time.perf_counter() - started)
-        kind = result.kind if result.kind != "REFUSED" else str(result.outcome["code"])  # type: ignore[index]
+        kind = str(result.kind) if result.kind != "REFUSED" else str(result.outcome["code"])  # type: ignore[index]
         outcomes[kind] = outcomes.get(kind, 0) + 1
         orders.append((MEMBER_BASE + i, res.order_id, res.key_digest))
     _cleanup(product_id, shards, orders)
@@ -118,8 +118,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--stock", type=int, default=1500)
     args = parser.parse_args()
-    rows = [run_legacy(args.stock, args.calls), run_steps(args.stock, args.calls, 1),
-            run_steps(args.stock, args.calls, 4)]
+    with BenchRun(settle_timeout=0) as run:  # its seller goes too; the products go as soon as each is timed
+        rows = [run_legacy(run, args.stock, args.calls), run_steps(run, args.stock, args.calls, 1),
+                run_steps(run, args.stock, args.calls, 4)]
     print("| variant | round trips (success) | calls/s | p50 ms | p99 ms | outcomes |")
     print("|---|---|---:|---:|---:|---|")
     for row in rows:

@@ -1,10 +1,15 @@
-"""The order saga's reserve→CONFIRMED latency: `python -m bench.saga_latency [--orders 1000] [--rate 100]`
+"""The order saga's reserve→CONFIRMED latency: `python -m bench.saga_latency [--orders 1000] [--rate 20]`
 
 Places `--orders` one-unit orders (tok_ok) through the running stack's HTTP API at a steady
 `--rate` per second (open loop, `--threads` senders), waits until every order is CONFIRMED, and
 reports, per order, the time from the reservation (the `reserved_at` the hot path stamped) to the
 confirmation commit (`orders.confirmed_at`), both taken on this machine's clock, plus the POST
 latency seen by the client. Needs `make up` first. Not a test: nothing is asserted but completion.
+
+Every order comes from this machine, so one source IP: above the product's per-IP order rate
+(`GOODSDROP_ORDER_RATE_PER_IP`, 50/s) the runtime is restarted with that bucket off for the run
+and restored afterwards, as the flash-drop benchmark does. Its buyers, product and orders are
+removed afterwards (bench.drop_fixtures.BenchRun).
 """
 
 from __future__ import annotations
@@ -16,40 +21,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx
 
-from goodsdrop.clients import mysql_cursor, mysql_transaction
-from goodsdrop.passwords import hash_password
+from bench.drop_fixtures import BenchRun
+from goodsdrop.clients import mysql_cursor
 from goodsdrop.settings import settings
 from goodsdrop.tokens import issue_access_token
 
 API = f"http://127.0.0.1:{settings.api_port}"
-
-
-def _members(count: int, seller: bool = False) -> list[int]:
-    password = hash_password(uuid.uuid4().hex)
-    ids = []
-    with mysql_transaction() as cur:
-        for _ in range(count):
-            cur.execute("INSERT INTO members (email, password_hash, name, email_verified, role) "
-                        "VALUES (%s, %s, 'Bench Buyer', 1, %s)",
-                        (f"bench-{uuid.uuid4().hex[:12]}@example.test", password, "seller" if seller else "member"))
-            ids.append(int(cur.lastrowid))
-            if seller:
-                cur.execute("INSERT INTO sellers (member_id, shop_name, address, contact_number, registration_number) "
-                            "VALUES (%s, 'Bench Shop', 'Seoul', '02-000-0000', %s)",
-                            (ids[-1], f"{uuid.uuid4().int % 10**10:010d}"))
-    return ids
-
-
-def _product(seller_id: int, stock: int) -> int:
-    with mysql_transaction() as cur:
-        cur.execute("INSERT INTO products (seller_id, name, description, price) VALUES (%s, 'Bench item', 'x', 1000)",
-                    (seller_id,))
-        product_id = int(cur.lastrowid)
-        cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, stock))
-    return product_id
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -60,15 +41,30 @@ def _pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=100.0, help="orders per second (open loop)")
+    parser.add_argument("--rate", type=float, default=20.0, help="orders per second (open loop; default 20)")
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--buyers", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the last confirmation")
     args = parser.parse_args()
+    from bench.flash_drop import IP_RATE_ENV, restart_runtime, runtime_env, use_strategy
 
-    (seller,) = _members(1, seller=True)
-    product = _product(seller, args.orders)
-    buyers = _members(args.buyers)
+    original = (runtime_env("GOODSDROP_STOCK_STRATEGY"), runtime_env("GOODSDROP_API_WORKERS"), runtime_env(IP_RATE_ENV))
+    try:
+        if args.rate > settings.order_rate_per_ip > 0:
+            use_strategy(original[0] or "lua", None)  # the same strategy, with the per-IP bucket off
+        with BenchRun(settle_timeout=args.timeout) as run:
+            measure(run, args)
+    finally:
+        if (runtime_env("GOODSDROP_STOCK_STRATEGY"), runtime_env("GOODSDROP_API_WORKERS"),
+                runtime_env(IP_RATE_ENV)) != original:
+            restart_runtime(*original)
+
+
+def measure(run: BenchRun, args: argparse.Namespace) -> None:
+    """Place the orders, wait for the saga, print the table."""
+    product = run.new_drop("[bench] saga latency", args.orders, opens_in=timedelta(seconds=-5),
+                           per_member_limit=None, price=1000).product_id
+    buyers = run.buyers(args.buyers)
     tokens = [issue_access_token(b, "member", True, uuid.uuid4().hex)[0] for b in buyers]
     body = {"items": [{"productId": str(product), "quantity": 1}], "paymentToken": "tok_ok"}
     post_ms: list[float] = []

@@ -7,6 +7,7 @@ own slot and so can live on its own master. Per run: throughput, latency percent
 code, units sold against the stock, oversold (must be 0) and stranded units (must be 0: a unit
 still available in some shard after buyers were told OUT_OF_STOCK). Results go to
 bench/results/sharded_drop.{md,json,png}; exit code 3 on any oversell, 1 on a stranded unit.
+Everything the run made is removed at the end (bench.drop_fixtures.BenchRun).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import drop_fixtures, loadgen
+from bench.drop_fixtures import BenchRun
 from bench.flash_drop import (
     IP_RATE_ENV,
     RESULTS,
@@ -36,7 +38,7 @@ from bench.flash_drop import (
     warm_up,
     write_results,
 )
-from bench.png_plot import Panel, bar_chart_png
+from bench.plots import Bars, bar_chart
 
 
 def _cluster_masters() -> int:
@@ -57,15 +59,14 @@ def audit(product_id: int, stock: int, accepted: int, out_of_stock: int) -> dict
     return figures | {"stranded": figures["available"] if out_of_stock else 0}
 
 
-def run(shards: int, clients: int, args: argparse.Namespace, seller: int, buyers: list[int], workdir: Path
+def run(shards: int, clients: int, args: argparse.Namespace, bench: BenchRun, buyers: list[int], workdir: Path
         ) -> dict[str, Any]:
     """One drop with `shards` shards and `clients` concurrent clients; its table row."""
     total = clients * args.requests
     stock = max(total // args.oversubscribe, 1)
     stamp = datetime.now(UTC).strftime("%H%M%S")
-    drop = drop_fixtures.new_drop(seller, f"[bench] sharded drop S={shards} C={clients} {stamp}", stock,
-                                  opens_in=timedelta(seconds=args.lead), per_member_limit=args.limit,
-                                  stock_shards=shards)
+    drop = bench.new_drop(f"[bench] sharded drop S={shards} C={clients} {stamp}", stock,
+                          opens_in=timedelta(seconds=args.lead), per_member_limit=args.limit, stock_shards=shards)
     tokens = workdir / f"tokens-{shards}-{clients}.txt"
     drop_fixtures.write_tokens(buyers[:total], tokens)
     import httpx
@@ -103,28 +104,29 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{lat['p50']:,.1f} | {lat['p90']:,.1f} | {lat['p99']:,.1f} | {lat['max']:,.1f} | {answers} | "
                      f"{st['sold']} / {st['stock']} | {st['oversold']} | {st['stranded']} |")
     lines += ["", f"Reproduce: `make up CLUSTER=1 && python -m bench.sharded_drop` (took {report['seconds']} s). "
-              "Plot: bench/results/sharded_drop.png.", ""]
+              f"Plots: {', '.join(report.get('plots', []))}.", ""]
     if report["problems"]:
         lines += ["PROBLEMS:", *[f"- {problem}" for problem in report["problems"]], ""]
     return "\n".join(lines)
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
+def plot(report: dict[str, Any], path: Path) -> list[Path]:
     runs = report["runs"]
-    categories = [f"C={c}" for c in report["params"]["clients"]]
-    series = [f"S={s}" for s in report["params"]["shards"]]
+    categories = [f"{c:,} clients" for c in report["params"]["clients"]]
+    series = [f"{s} shard{'s' if s > 1 else ''}" for s in report["params"]["shards"]]
 
     def value(clients: int, shards: int, pick: Any) -> float | None:
         found = [r for r in runs if r["clients"] == clients and r["shards"] == shards]
         return pick(found[0]) if found else None
 
-    panels = [Panel(title, unit, categories, series,
-                    [[value(c, s, pick) for s in report["params"]["shards"]] for c in report["params"]["clients"]])
+    panels = [Bars(title, unit, categories, series,
+                   [[value(c, s, pick) for s in report["params"]["shards"]] for c in report["params"]["clients"]])
               for title, unit, pick in (("Throughput", "req/s", lambda r: r["throughput"]),
                                         ("p99 latency", "ms", lambda r: r["latency_ms"]["p99"]))]
-    path.write_bytes(bar_chart_png(panels, "One hot key vs sharded stock",
-                                   f"{report['masters']} Redis master(s), {report['machine']['cores']} cores; "
-                                   f"{report['finished_at']}"))
+    bar_chart(path, panels, "One hot key vs sharded stock (POST /orders through HTTP)",
+              f"{report['masters']} Redis master(s), {report['machine']['cores']} shared cores, load "
+              f"{report['loadavg_before'][0]:.1f}; {report['finished_at']}")
+    return [path]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -157,17 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     masters = _cluster_masters()
     if masters == 1:
         say("Note: the stack runs a single Redis (start it with `make up CLUSTER=1` for the 3-master cluster).")
-    seller = drop_fixtures.bench_seller()
-    buyers = drop_fixtures.buyer_pool(max(args.clients) * args.requests)
     runs = []
     original = (runtime_env("GOODSDROP_STOCK_STRATEGY"), runtime_env("GOODSDROP_API_WORKERS"), runtime_env(IP_RATE_ENV))
-    with tempfile.TemporaryDirectory(prefix="sharded-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sharded-") as tmp, BenchRun(settle_timeout=args.saga_wait) as bench:
+        buyers = bench.buyers(max(args.clients) * args.requests)
         try:
             use_strategy("lua", None)  # the Lua path, with the per-IP bucket off: every client is this machine
-            warm_up(seller, buyers, Path(tmp), "lua", 50, 30)
+            warm_up(bench, buyers, Path(tmp), "lua", 50, 30)
             for clients in args.clients:
                 for shards in args.shards:
-                    runs.append(run(shards, clients, args, seller, buyers, Path(tmp)))
+                    runs.append(run(shards, clients, args, bench, buyers, Path(tmp)))
         finally:
             if (runtime_env("GOODSDROP_STOCK_STRATEGY"), runtime_env("GOODSDROP_API_WORKERS"),
                     runtime_env(IP_RATE_ENV)) != original:

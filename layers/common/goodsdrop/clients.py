@@ -10,16 +10,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import redis
-from kafka import KafkaProducer
 from pymysql.cursors import DictCursor
 from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 from goodsdrop.settings import settings
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 # The same connection behaviour for one Redis and for every node of a Redis Cluster.
 _REDIS_OPTIONS: dict[str, Any] = {
@@ -106,6 +108,10 @@ def mysql_transaction() -> Iterator[DictCursor]:
 @cache
 def kafka_producer() -> KafkaProducer:
     """The shared idempotence-friendly Kafka producer (acks=all, bounded blocking)."""
+    # Imported here, at the first use: kafka-python costs ~100 ms of import, and most functions (the
+    # authorizer on every request path, every read) never publish, so their cold start should not pay it.
+    from kafka import KafkaProducer
+
     return KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         acks="all",
