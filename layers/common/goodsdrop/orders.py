@@ -39,6 +39,7 @@ from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
 from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, ReserveKind
+from goodsdrop.drop_watch import record_attempt
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.http import Caller, page_body
@@ -57,6 +58,7 @@ from goodsdrop.reservations import (
 )
 from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
+from goodsdrop.telemetry import Metric, answer_of, count, timed, traced
 
 MAX_LINES = 20
 MAX_QUANTITY = 100
@@ -180,18 +182,38 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
     Admission control (rate limits, waiting rooms: goodsdrop.admission) comes first; a retry of an
     order that already has its answer still gets it when a waiting room has opened since.
     """
+    product_ids = _product_ids(caller.member_id, body)
+    levels: dict[int, int] = {}  # the stock an accepted order left, per product (the drop dashboard)
+    failure: BaseException | None = None
+    try:
+        with traced("place_order") as segment:
+            answer = _admit_and_place(caller, body, idempotency_key, source_ip, product_ids, levels)
+            segment.put_annotation("order_id", answer["orderId"])
+            return answer
+    except BaseException as err:
+        failure = err
+        raise
+    finally:
+        answer_code = answer_of(failure)
+        count(Metric.ORDER_ATTEMPTS, Answer=answer_code)
+        record_attempt(product_ids, answer_code, levels)
+
+
+def _admit_and_place(caller: Caller, body: PlaceOrder, idempotency_key: str | None, source_ip: str | None,
+                     product_ids: list[int], levels: dict[int, int]) -> dict[str, Any]:
     digest, fingerprint = _key_digest(idempotency_key), _fingerprint(body)
     try:
-        admit_order(caller.member_id, source_ip, _product_ids(caller.member_id, body))
+        admit_order(caller.member_id, source_ip, product_ids)
     except QueueRequired:
         stored = _stored_answer(caller.member_id, digest, fingerprint)
         if stored is not None:
             return stored
         raise
-    return _place(caller, body, digest, fingerprint, restarts=1)
+    return _place(caller, body, digest, fingerprint, restarts=1, levels=levels)
 
 
-def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:
+def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
+           levels: dict[int, int] | None = None) -> dict[str, Any]:
     member = caller.member_id
     try:
         wanted = _requested_lines(member, body)
@@ -208,17 +230,20 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     started = now_ms()
     reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
-    result = reserve(reservation)
+    with timed(Metric.RESERVATION_LATENCY):
+        result = reserve(reservation)
     if result.kind == ReserveKind.REUSED:
         raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
     if result.kind == ReserveKind.REFUSED:
         assert result.outcome is not None
         raise _refusal(result.outcome)
     if result.kind == ReserveKind.REPLAY:
-        return _replay(caller, body, digest, fingerprint, result, restarts)
+        return _replay(caller, body, digest, fingerprint, result, restarts, levels)
     assert result.levels is not None
-    levels = _start_saga(reservation, body.paymentToken, result.levels)
-    _publish_levels(products, levels)
+    stock_levels = _start_saga(reservation, body.paymentToken, result.levels)
+    _publish_levels(products, stock_levels)
+    if levels is not None:
+        levels.update((p.id, available) for p, (available, _) in zip(products, stock_levels, strict=True))
     if body.fromCart:
         clear_cart(member)
     return {"orderId": reservation.order_id, "status": OrderStatus.PENDING}
@@ -280,7 +305,7 @@ def _publish_levels(products: list[Product], levels: list[tuple[int, int]]) -> N
 
 
 def _replay(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, first: ReserveResult,
-            restarts: int) -> dict[str, Any]:
+            restarts: int, levels: dict[int, int] | None = None) -> dict[str, Any]:
     """The answer of the request's first attempt; waits for it while it is still running."""
     r = redis_client()
     idem = keys.order_idempotency(caller.member_id, digest)
@@ -297,7 +322,7 @@ def _replay(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, fir
             # The first attempt failed to publish and released everything: this is a fresh attempt.
             if restarts <= 0:
                 raise ServiceUnavailable("the first attempt of this request failed; try again", retry_after=1)
-            return _place(caller, body, digest, fingerprint, restarts - 1)
+            return _place(caller, body, digest, fingerprint, restarts - 1, levels)
         result = ReserveResult(ReserveKind.REPLAY, outcome=json.loads(outcome) if outcome else None, state=state or "",
                                order_id=order or "")
         if begun and now_ms() - int(begun) >= IN_FLIGHT_STALE_MS:

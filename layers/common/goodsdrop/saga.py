@@ -44,6 +44,7 @@ from goodsdrop import clock, failures, faults, keys, ledger, outbox, payment_gat
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.consumers import Step
+from goodsdrop.drop_watch import record_outcome
 from goodsdrop.errors import NotFound
 from goodsdrop.events import Envelope, publish
 from goodsdrop.faults import StepFailed
@@ -65,6 +66,7 @@ from goodsdrop.reservations import (
     unsettle,
 )
 from goodsdrop.stock import StockLevel
+from goodsdrop.telemetry import Metric, count
 
 logger = Logger(child=True)
 
@@ -165,6 +167,7 @@ def process_payment(event: Envelope) -> str:
             charged = True
     if not charged:
         return _repeat(order_id)
+    count(Metric.PAYMENTS, Outcome="APPROVED" if charge.approved else "DECLINED")
     faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
     return "charged" if charge.approved else "declined"
 
@@ -297,6 +300,7 @@ def confirm_order(event: Envelope) -> str:
     if failure:
         return failure
     close_record(member, order_id, RecordStatus.CONFIRMED)
+    record_outcome([ln.product_id for ln in entry.lines], OrderStatus.CONFIRMED, clock.now_ms() - entry.reserved_ms)
     faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
     return "confirmed"
 
@@ -368,6 +372,9 @@ def compensate_order(event: Envelope) -> str:
         return _repeat(order_id)
     close_record(member, order_id, RecordStatus.FAILED, reason)
     _stock_changed(settled)
+    if marked_failed:
+        count(Metric.COMPENSATIONS)
+        record_outcome([ln.product_id for ln in entry.lines], OrderStatus.FAILED)
     return f"failed: {reason}" if marked_failed else "nothing to compensate"
 
 
@@ -408,6 +415,9 @@ def expire_due_reservations(now_ms: int | None = None, limit: int = 200) -> int:
             expired += expire_reservation(member, order_id, now)
         except Exception:
             logger.exception("expiring a reservation failed", extra={"order_id": order_id})
+            count(Metric.RESERVATION_EXPIRY_FAILURES)
+    if expired:
+        count(Metric.RESERVATIONS_EXPIRED, expired)
     return expired
 
 
@@ -459,6 +469,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         unsettle(order_id, released, member)
         raise
     close_record(member, order_id, RecordStatus.EXPIRED, "EXPIRED")
+    record_outcome([ln.product_id for ln in released], OrderStatus.EXPIRED)
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))
