@@ -197,7 +197,7 @@ def live_frame(product_id: int, first_second: int, last_second: int) -> dict[str
     """What the drop stream sends: the seconds since the last frame, the stock and waiting room now, totals."""
     answers, sold_out_ms = _totals(product_id)
     level = read_stock(product_id)
-    return {"productId": str(product_id), "at": now_ms(), "stock": level.available, "status": level.status,
+    return {"productId": str(product_id), "at": now_ms(), "stock": level.stock, "status": level.status,
             "waitingRoom": room_figures(product_id), "totals": answers, "soldOutMs": sold_out_ms,
             "series": _series(product_id, first_second, last_second)}
 
@@ -278,12 +278,12 @@ def drop_report(caller: Caller, product_id: int, start: str | None = None, end: 
     return {
         "productId": str(product_id), "name": product.name, "sellerId": str(product.seller_id),
         "salesStartAt": iso(product.sales_start_at) if product.sales_start_at else None,
-        "from": first * 1000, "to": last * 1000 + 999, "stock": level.available, "status": level.status,
+        "from": first * 1000, "to": last * 1000 + 999, "stock": level.stock, "status": level.status,
         "answers": answers, "attempts": sum(answers.values()), "refusals": refusals,
         "peakAttemptsPerSecond": max((s["attempts"] for s in series), default=0),
         "soldOutAt": sold_out_ms,
         "timeToSellOutSeconds": (round((sold_out_ms - opened_ms) / 1000, 3)
-                                 if sold_out_ms is not None and opened_ms is not None and level.available == 0
+                                 if sold_out_ms is not None and opened_ms is not None and level.stock == 0
                                  else None),
         "waitingRoom": room_figures(product_id), **_saga_counts(product_id), "series": series,
     }
