@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import faults, keys, outbox, topics
 from goodsdrop.admission import admit_order
+from goodsdrop.callers import Caller
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
@@ -42,8 +43,8 @@ from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, Reserve
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
-from goodsdrop.http import Caller, page_body
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.paging import page_body
 from goodsdrop.products import MAX_ID, Product, get_product, sale_status
 from goodsdrop.reservations import (
     Line,
