@@ -14,8 +14,8 @@ app = make_resolver()
 @app.post("/orders")
 def post(body: PlaceOrder):
     caller = require_verified(app)
-    return json_response(202, place_order(caller, body, app.current_event.headers.get("idempotency-key"),
-                                          source_ip(app)))
+    accepted = place_order(caller, body, app.current_event.headers.get("idempotency-key"), source_ip(app))
+    return json_response(202, accepted, {"Location": f"/orders/{accepted['orderId']}"})
 
 
 @tracer.capture_lambda_handler

@@ -31,10 +31,11 @@ import time
 from contextlib import suppress
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import faults, keys, outbox, topics
 from goodsdrop.admission import admit_order
+from goodsdrop.callers import Caller
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
@@ -42,8 +43,9 @@ from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, Reserve
 from goodsdrop.drop_watch import record_attempt
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
-from goodsdrop.http import Caller, page_body
+from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.paging import page_body
 from goodsdrop.products import MAX_ID, Product, get_product, sale_status
 from goodsdrop.reservations import (
     Line,
@@ -61,7 +63,7 @@ from goodsdrop.stock import StockLevel
 from goodsdrop.telemetry import Metric, answer_of, count, timed, traced
 
 MAX_LINES = 20
-MAX_QUANTITY = 100
+MAX_QUANTITY = MAX_LINE_QUANTITY  # the same bound as a cart line's
 MAX_KEY_LENGTH = 255
 PUBLISH_TIMEOUT_SECONDS = 2.0
 IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
@@ -75,8 +77,8 @@ class OrderLineRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    productId: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[1-9][0-9]*$")]  # noqa: N815
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    productId: IdText  # noqa: N815
+    quantity: LineQuantity
 
 
 class PlaceOrder(BaseModel):
