@@ -201,6 +201,59 @@ class QueueStanding(_Doc):
     estimatedWaitSeconds: int | None  # noqa: N815
 
 
+class WatchedProduct(_Doc):
+    productId: str  # noqa: N815
+    sellerId: str  # noqa: N815
+    name: str
+    salesStartAt: str | None  # noqa: N815
+    stock: int
+
+
+class WatchedProductPage(_Doc):
+    items: list[WatchedProduct]
+    page: int
+    size: int
+    total: int
+
+
+class DropSecond(_Doc):
+    t: int = Field(description="epoch second")
+    answers: dict[str, int]
+    attempts: int
+    stock: int | None
+    confirmed: int
+    failed: int
+    expired: int
+    latencyMs: float | None  # noqa: N815
+
+
+class DropReport(_Doc):
+    """A drop's figures per second over the range and over the whole drop (goodsdrop.drop_watch)."""
+
+    productId: str  # noqa: N815
+    name: str
+    stock: int
+    status: SaleStatus
+    answers: dict[str, int]
+    attempts: int
+    refusals: dict[str, int]
+    peakAttemptsPerSecond: int  # noqa: N815
+    timeToSellOutSeconds: float | None  # noqa: N815
+    orders: dict[str, int]
+    confirmed: int
+    buyersServed: int  # noqa: N815
+    paymentsDeclined: int  # noqa: N815
+    unitsGivenBack: int  # noqa: N815
+    series: list[DropSecond]
+
+
+class StreamTicket(_Doc):
+    ticket: str
+    productId: str  # noqa: N815
+    expiresIn: int  # noqa: N815
+    stream: str = Field(description="the path of the drop stream on the SSE container, with the ticket")
+
+
 class OpenApiDocument(_Doc):
     openapi: str
     paths: dict[str, Any]
@@ -279,6 +332,12 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/products/{id}/queue"): RouteDoc(200, QueueStanding, (400, 403, 404, 409)),
     ("GET", "/products/{id}/queue/{ticket}"): RouteDoc(200, QueueStanding, (400, 403, 404, 409)),
     ("GET", "/openapi.json"): RouteDoc(200, OpenApiDocument),
+    ("GET", "/dashboard/products"): RouteDoc(200, WatchedProductPage, (400, 403), PAGE),
+    ("GET", "/dashboard/products/{id}/report"): RouteDoc(200, DropReport, (400, 403, 404), (
+        Param("from", {"type": "string", "pattern": "^[0-9]{1,15}$"},
+              description="epoch ms (default: a minute before the sales start); at most 6 hours before `to`"),
+        Param("to", {"type": "string", "pattern": "^[0-9]{1,15}$"}, description="epoch ms (default: now)"))),
+    ("POST", "/dashboard/products/{id}/stream-ticket"): RouteDoc(201, StreamTicket, (400, 403, 404)),
 }
 
 ERRORS = {

@@ -25,11 +25,12 @@ from typing import Any
 
 from goodsdrop import keys
 from goodsdrop.admission import room_figures
+from goodsdrop.callers import Caller
 from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.clock import from_db, iso, now_ms, to_ms
 from goodsdrop.codes import OrderStatus, PaymentStatus, Role
 from goodsdrop.errors import Forbidden, ValidationError
-from goodsdrop.http import Caller, page_body
+from goodsdrop.paging import page_body
 from goodsdrop.products import Product, get_product
 from goodsdrop.stock import read_stock
 from goodsdrop.telemetry import ANSWERS
