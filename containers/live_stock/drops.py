@@ -65,9 +65,8 @@ class DropHub:
         """One frame for every watched product: read once, written to each of its watchers."""
         last_complete = now_ms() // 1000 - 1
         for product_id in list(self._watchers):
+            # (no second completed since the last frame: the frame still carries the stock and totals now)
             first = self._sent_up_to.get(product_id, last_complete) + 1
-            if first > last_complete:
-                first = last_complete  # (the clock went back: resend the last second)
             try:
                 frame = await loop.run_in_executor(None, live_frame, int(product_id), first, last_complete)
             except Exception:  # noqa: BLE001, S112 - a store briefly away: the next tick catches up
@@ -75,7 +74,7 @@ class DropHub:
             group = self._watchers.get(product_id)
             if not group:
                 continue
-            self._sent_up_to[product_id] = last_complete
+            self._sent_up_to[product_id] = max(last_complete, first - 1)
             data = chunk(drop_frame(frame))
             self.frames += 1
             for watcher in list(group):
