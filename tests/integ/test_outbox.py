@@ -125,7 +125,7 @@ def test_a_process_killed_between_commit_and_publish_still_refunds_once(client, 
     _, buyer, order_id, a, b = sale
     faults.inject(f"{faults.CRASH_AFTER_COMMIT}:{GIVE_BACK}", a)
     # The cancel runs in a process of its own, which the fault kills right after the commit.
-    code = ("from goodsdrop.http import Caller; from goodsdrop.orders import cancel_order; "
+    code = ("from goodsdrop.callers import Caller; from goodsdrop.orders import cancel_order; "
             f"cancel_order(Caller(member_id={str(buyer.member_id)!r}, role='member', email_verified=True), "
             f"{order_id!r})")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / p) for p in ("layers/common", "local", "."))}

@@ -36,14 +36,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from goodsdrop import faults, keys, outbox, topics
 from goodsdrop.admission import admit_order
+from goodsdrop.callers import Caller
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
 from goodsdrop.codes import DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
-from goodsdrop.http import Caller, page_body
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.paging import page_body
 from goodsdrop.products import MAX_ID, Product, get_product, sale_status
 from goodsdrop.reservations import (
     Line,
