@@ -21,16 +21,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from goodsdrop import outbox
+from goodsdrop.callers import Caller
 from goodsdrop.clients import mysql_cursor
 from goodsdrop.clock import db_now, from_db, iso, to_db
 from goodsdrop.codes import DeliveryStatus, OrderStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody
-from goodsdrop.http import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Caller, page_body
 from goodsdrop.orders import give_back, given_back
+from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, page_body
 from goodsdrop.products import MAX_ID
 
-MAX_PAGE = 1_000_000
 STATUSES = tuple(DeliveryStatus)
 # The orders whose lines a seller handles: confirmed ones, and cancelled ones (their lines say CANCELLED).
 DESK_ORDER_STATUSES = (OrderStatus.CONFIRMED, OrderStatus.CANCELLED)
