@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from goodsdrop.fields import ID_PATTERN
 from goodsdrop_local.execution import FunctionPool
 from goodsdrop_local.template import REPO_ROOT, App, load
 
@@ -365,14 +366,20 @@ def _template_path(powertools_path: str, template_path: str) -> dict[str, str]:
     return dict(zip(ours, theirs, strict=True))
 
 
-PRODUCT_ID = {"type": "string", "pattern": r"^[1-9][0-9]{0,17}$", "description": "a product id"}
+PRODUCT_ID = {"type": "string", "pattern": ID_PATTERN, "description": "a product id (no leading zero)"}
 ORDER_ID = {"type": "string", "pattern": r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$", "description": "an order id (ULID)"}
 
 
+TICKET = {"type": "string", "pattern": r"^[1-9][0-9]{0,14}$",
+          "description": "a waiting-room ticket: the `ticket` POST /products/{id}/queue gave the caller"}
+
+
 def _path_schema(path: str, name: str) -> dict[str, Any]:
-    """What a path parameter looks like (the handlers' parse_product_id / parse_order_id accept it)."""
+    """What a path parameter looks like (the handlers' parse_product_id / parse_order_id / parse_ticket accept it)."""
     if name == "id" and "/orders/" in path:
         return ORDER_ID
+    if name == "ticket":
+        return TICKET
     return PRODUCT_ID
 
 

@@ -32,7 +32,7 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import faults, keys, outbox, topics
 from goodsdrop.admission import admit_order
@@ -43,6 +43,7 @@ from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
 from goodsdrop.codes import DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
+from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
 from goodsdrop.paging import page_body
 from goodsdrop.products import MAX_ID, Product, get_product, sale_status
@@ -61,7 +62,7 @@ from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
 
 MAX_LINES = 20
-MAX_QUANTITY = 100
+MAX_QUANTITY = MAX_LINE_QUANTITY  # the same bound as a cart line's
 MAX_KEY_LENGTH = 255
 PUBLISH_TIMEOUT_SECONDS = 2.0
 IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
@@ -75,8 +76,8 @@ class OrderLineRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    productId: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[1-9][0-9]*$")]  # noqa: N815
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    productId: IdText  # noqa: N815
+    quantity: LineQuantity
 
 
 class PlaceOrder(BaseModel):
