@@ -19,7 +19,7 @@ from goodsdrop.sessions import LOGIN_ATTEMPTS_PER_PAIR
 from tests.support.accounts import new_account
 from tests.support.auth_flow import api, reset_local_ip_throttle
 from tests.support.catalogue import create_product
-from tests.support.mail import new_email
+from tests.support.mail import new_email, new_registration_number
 from tests.support.orders import make_product, place, wait_final
 
 
@@ -145,8 +145,8 @@ def test_whatever_is_created_answers_with_its_location(client, seller):
     assert signed_up.status_code == 202 and signed_up.headers["Location"] == "/members/me"
     member = new_account()
     seller_registered = client.post("/sellers", headers=member.headers(), json={
-        "shopName": "Located Shop", "address": "Seoul 1", "contactNumber": "010-1234-5678",
-        "registrationNumber": "123-45-67891"})
+        "shopName": f"Located {uuid.uuid4().hex[:8]}", "address": "Seoul 1", "contactNumber": "010-1234-5678",
+        "registrationNumber": new_registration_number()})
     assert seller_registered.status_code == 201, seller_registered.text
     assert seller_registered.headers["Location"] == "/members/me"
     # A page on another origin may read it.
