@@ -74,9 +74,9 @@ def measure(run: BenchRun, args: argparse.Namespace) -> None:
     """Every figure of the table (and the profile), with this run's buyers and drop."""
     started = time.monotonic()
 
+    from goodsdrop.callers import Caller
     from goodsdrop.clients import redis_client
     from goodsdrop.errors import DropError
-    from goodsdrop.http import Caller
     from goodsdrop.orders import PlaceOrder, place_order
     from goodsdrop.tokens import issue_access_token
     from goodsdrop_local.gateway import create_app

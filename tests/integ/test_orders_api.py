@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from goodsdrop import keys, payment_gateway, topics
+from goodsdrop.callers import Caller
 from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.errors import ServiceUnavailable
-from goodsdrop.http import Caller
 from goodsdrop.orders import PlaceOrder, place_order
 from goodsdrop.reservations import read_record
 from goodsdrop.saga import expire_reservation
