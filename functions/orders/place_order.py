@@ -5,7 +5,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from goodsdrop.http import json_response, make_resolver, require_verified, source_ip
 from goodsdrop.orders import PlaceOrder, place_order
-from goodsdrop.telemetry import tracer
+from goodsdrop.telemetry import capture_handler
 
 logger = Logger()
 app = make_resolver()
@@ -18,7 +18,7 @@ def post(body: PlaceOrder):
     return json_response(202, accepted, {"Location": f"/orders/{accepted['orderId']}"})
 
 
-@tracer.capture_lambda_handler
+@capture_handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)

@@ -7,12 +7,12 @@ from aws_lambda_powertools import Logger
 
 from goodsdrop.consumers import run_saga_step
 from goodsdrop.saga import PROCESS_PAYMENT
-from goodsdrop.telemetry import tracer
+from goodsdrop.telemetry import capture_handler
 
 logger = Logger()
 
 
-@tracer.capture_lambda_handler
+@capture_handler
 @logger.inject_lambda_context
 def handler(event: dict, context: object) -> dict:
     return run_saga_step(event, context, PROCESS_PAYMENT, logger)

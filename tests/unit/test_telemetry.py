@@ -7,7 +7,8 @@ import json
 import pytest
 
 from goodsdrop.errors import Conflict, QueueRequired, RateLimited, ValidationError
-from goodsdrop.telemetry import Metric, answer_of, count, measure, timed, traced
+from goodsdrop import telemetry
+from goodsdrop.telemetry import Metric, answer_of, capture_handler, count, measure, timed, traced
 
 
 def _records(out: str) -> list[dict]:
@@ -45,6 +46,19 @@ def test_durations_are_milliseconds_also_when_the_block_raises(capsys):
     assert second["Step"] == "payments" and second["SagaStepLatency"][0] >= 0
 
 
-def test_tracing_is_a_no_op_while_disabled(monkeypatch):
+def test_tracing_is_off_while_disabled_and_handlers_run_as_they_are(monkeypatch):
+    monkeypatch.setattr(telemetry, "_tracer", [])
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "PlaceOrderFunction")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     with traced("place_order", "01HXYZ") as segment:
         segment.put_annotation("more", "x")
+    assert telemetry.active_tracer() is None
+    assert capture_handler(lambda event, context: {"echo": event})({"a": 1}, None) == {"echo": {"a": 1}}
+
+
+def test_in_lambda_with_tracing_on_the_tracer_is_made_on_first_use(monkeypatch):
+    monkeypatch.setattr(telemetry, "_tracer", [])
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "PlaceOrderFunction")
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    tracer = telemetry.active_tracer()
+    assert type(tracer).__name__ == "Tracer" and telemetry.active_tracer() is tracer

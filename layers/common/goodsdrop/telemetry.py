@@ -8,25 +8,66 @@ so the template's alarms and dashboard (infra/template.yaml) can be checked agai
 runtime's log. Dimensions stay small - the answer code, the saga step, the payment outcome - never
 a member, an order or a product (those are in the logs, the traces and the drop dashboard).
 
-Tracing: `tracer` is the one Tracer; handlers on the order path and the saga's consumers are
-captured, and `traced(name, order_id)` opens a subsegment annotated with the order id. Locally
-the runtime sets POWERTOOLS_TRACE_DISABLED when no X-Ray daemon is configured (README, local vs AWS).
+Tracing: `active_tracer()` is the one Tracer (made on first use); handlers on the order path and
+the saga's consumers are wrapped by `capture_handler`, and `traced(name, order_id)` opens a
+subsegment annotated with the order id. Locally the runtime sets POWERTOOLS_TRACE_DISABLED when no
+X-Ray daemon is configured (README, local vs AWS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 NAMESPACE = "GoodsDrop"
 
-tracer = Tracer()
+_tracer: list[Any] = []  # [Tracer] once made, [None] while tracing is off
+
+
+def active_tracer() -> Any:
+    """The Tracer, made on first use, or None while tracing is off (POWERTOOLS_TRACE_DISABLED, or not
+    in Lambda). Made lazily: the X-Ray SDK imports botocore's session and client machinery (about
+    half a second), which a handler's import must not pay for (tests/unit/test_cold_start_imports.py).
+    No auto-patching: the order path and the saga steps are traced by their handlers and `traced`."""
+    if not _tracer:
+        disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true", "yes")
+        if disabled or not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            _tracer.append(None)
+        else:
+            from aws_lambda_powertools import Tracer
+
+            _tracer.append(Tracer(auto_patch=False))
+    return _tracer[0]
+
+
+def capture_handler(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Trace a Lambda handler (Powertools' `capture_lambda_handler`) once tracing is on."""
+    traced_handler: list[Callable[[Any, Any], Any]] = []
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Any:
+        tracer = active_tracer()
+        if tracer is None:
+            return handler(event, context)
+        if not traced_handler:
+            traced_handler.append(tracer.capture_lambda_handler(handler))
+        return traced_handler[0](event, context)
+
+    return wrapper
+
+
+class _NoSegment:
+    """What `traced` yields while tracing is off."""
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        """Nothing to annotate."""
 
 
 class Metric(StrEnum):
@@ -88,6 +129,10 @@ def timed(metric: Metric, **dimensions: str) -> Iterator[None]:
 @contextlib.contextmanager
 def traced(name: str, order_id: str | None = None, **annotations: Any) -> Iterator[Any]:
     """An X-Ray subsegment `## name`, annotated with the order id (a no-op while tracing is disabled)."""
+    tracer = active_tracer()
+    if tracer is None:
+        yield _NoSegment()
+        return
     with tracer.provider.in_subsegment(f"## {name}") as segment:
         if order_id:
             segment.put_annotation("order_id", order_id)
