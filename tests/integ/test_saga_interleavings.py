@@ -20,14 +20,17 @@ import pytest
 from goodsdrop import keys, ledger
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import now_ms
-from goodsdrop.codes import ReserveKind
+from goodsdrop.codes import RebuildCode, ReserveKind
 from goodsdrop.events import Envelope
 from goodsdrop.ids import new_ulid
-from goodsdrop.reservations import Line, Reservation, Terms, rebuild_held, reserve
-from goodsdrop.saga import compensate_order
+from goodsdrop.orders import abort_reservation
+from goodsdrop.reservations import Line, Reservation, Terms, rebuild_held, reserve, unsettle
+from goodsdrop.saga import compensate_order, confirm_order
+from goodsdrop.scripts import script
 from goodsdrop.settings import settings
+from goodsdrop.stock import read_stock
 from tests.support.accounts import Account, new_account
-from tests.support.orders import make_product, wait_for
+from tests.support.orders import make_product, mysql_stock, redis_stock, wait_for
 
 FORK = multiprocessing.get_context("fork")
 LIMIT = 2
@@ -153,3 +156,46 @@ def test_a_held_rebuild_waits_for_a_compensation_that_gave_units_back_before_its
         cur.execute("SELECT state FROM reservations WHERE order_id = %s", (order_id,))
         assert cur.fetchone()["state"] == "RELEASED"
     assert held(buyer, product) == 0  # the member holds nothing: the released unit is not counted again
+
+
+def placed_event(order_id: str, member: Account, line: Line) -> Envelope:
+    return Envelope(type="OrderPlaced", correlation_id=order_id,
+                    payload={"orderId": order_id, "memberId": member.member_id, "total": line.quantity * line.price,
+                             "lines": [{"productId": str(line.product_id)}]})
+
+
+def test_a_late_hot_path_release_never_gives_back_units_the_saga_sold(seller):
+    """A reservation the hot path gives up on (its publish failed) after the saga confirmed it: the sale stands.
+
+    The saga's releases undo a Redis sale only holding the order's ledger row OPEN (the sale never
+    committed); the hot path cannot know, so before the fix its release put the sold unit back in
+    Redis - one unit MySQL no longer had, sold again and again to buyers whose confirmation failed.
+    """
+    buyer = new_account()
+    product = make_product(seller, 5, limit=LIMIT)
+    order_id, line = open_order(buyer, product)
+    assert confirm_order(placed_event(order_id, buyer, line)) == "confirmed"
+    before = redis_stock(product)
+    assert mysql_stock(product) == 4 and (before["available"], before["reserved"]) == (4, 0)
+    abort_reservation(buyer.member_id, order_id, [line], uuid.uuid4().hex)
+    assert redis_stock(product)["available"] == 4  # Redis = MySQL - open reservations (none)
+    assert held(buyer, product) == 1  # the member still bought it
+
+
+def test_an_undone_settle_invalidates_a_rebuild_under_way(seller):
+    """A step whose transaction failed forgets its settle and the cached stock: a rebuild that read it must not write.
+
+    Called in the order the race runs: a rebuild froze the shard (its token) and read the holds and
+    markers, the compensation's transaction failed and `unsettle` ran, then the rebuild writes.
+    """
+    buyer = new_account()
+    product = make_product(seller, 5, limit=LIMIT)
+    order_id, line = open_order(buyer, product)
+    r = redis_client()
+    r.set(keys.stock_rebuild(product, 0), "rebuild-under-way", px=10_000)
+    unsettle(order_id, [line], buyer.member_id)
+    written = script("load_stock")(keys=[keys.stock(product, 0), keys.stock_holds(product, 0),
+                                         keys.stock_rebuild(product, 0)], args=["rebuild-under-way", 4, 0, 0])
+    assert int(written[0]) == RebuildCode.TOKEN_LOST
+    assert not r.exists(keys.stock(product, 0))  # the next read rebuilds from MySQL
+    assert read_stock(product).stock == 4 and redis_stock(product)["reserved"] == 1  # the open hold counted
