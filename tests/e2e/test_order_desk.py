@@ -20,6 +20,12 @@ def line_row(page, order_id: str, product_id: int):
     return page.locator(f"tr[data-line='{order_id}:{product_id}']")
 
 
+def wait_status(page, order_id: str, product_id: int, label: str) -> None:
+    """Until the line's status badge reads `label` (the desk re-renders after each action)."""
+    page.wait_for_function(f"document.querySelector(\"tr[data-line='{order_id}:{product_id}'] .badge\")"
+                           f"?.textContent === '{label}'")
+
+
 def test_a_seller_ships_delivers_and_accepts_a_return_at_the_order_desk(page):
     seller = new_account(seller=True)
     figure = make_product(seller, 20, price=39000)
@@ -33,7 +39,8 @@ def test_a_seller_ships_delivers_and_accepts_a_return_at_the_order_desk(page):
                                           strict=True):
             buyer = new_account()
             with mysql_transaction() as cur:
-                cur.execute("UPDATE members SET name = %s, address = %s WHERE id = %s", (name, address, buyer.member_id))
+                cur.execute("UPDATE members SET name = %s, address = %s WHERE id = %s",
+                            (name, address, buyer.member_id))
             order_id = place(client, buyer, items).json()["orderId"]
             assert wait_final(client, buyer, order_id)["status"] == "CONFIRMED"
             orders.append((buyer, order_id))
@@ -59,18 +66,18 @@ def test_a_seller_ships_delivers_and_accepts_a_return_at_the_order_desk(page):
 
     # Ship the second order's figures, then deliver them.
     line_row(page, second, figure).get_by_role("button", name="Mark shipped").click()
-    page.wait_for_function(f"document.querySelector(\"tr[data-line='{second}:{figure}'] .badge\")?.textContent === 'shipped'")
+    wait_status(page, second, figure, "shipped")
     assert page.locator("#message").inner_text() == "Marked as shipped."
     page.screenshot(path=str(SHOTS / "desk-1-lines.png"))
     line_row(page, second, figure).get_by_role("button", name="Mark delivered").click()
-    page.wait_for_function(f"document.querySelector(\"tr[data-line='{second}:{figure}'] .badge\")?.textContent === 'delivered'")
+    wait_status(page, second, figure, "delivered")
 
     # The return request: accept it once the goods are back; the refund and restock follow.
     returned = line_row(page, first, figure)
     assert returned.locator(".badge").inner_text() == "return requested"
     assert mysql_stock(figure) == 17 and payment_gateway.books(first)["refunded"] == 0
     returned.get_by_role("button", name="Accept return").click()
-    page.wait_for_function(f"document.querySelector(\"tr[data-line='{first}:{figure}'] .badge\")?.textContent === 'returned'")
+    wait_status(page, first, figure, "returned")
     assert "refunded" in page.locator("#message").inner_text()
     assert line_row(page, first, figure).locator("button").count() == 0  # decided: nothing more to do
     assert wait_for(lambda: payment_gateway.books(first)["refunded"] == 39000 and mysql_stock(figure) == 18)
