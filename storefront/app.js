@@ -240,6 +240,7 @@ async function route() {
     else if (page === "orders") await orders();
     else if (page === "order" && id) await order(id);
     else if (page === "dashboard") { if (!session.access) return requireLogin(); await (id ? dashboardDrop(id) : dashboardList()); }
+    else if (page === "desk") await desk();
     else await catalogue(Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || "")));
   } catch (err) {
     if (err.status === 401) { session.clear(); return requireLogin(); }

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from goodsdrop.errors import Conflict, QueueRequired, RateLimited, ValidationError
 from goodsdrop import telemetry
+from goodsdrop.errors import Conflict, QueueRequired, RateLimited, ValidationError
 from goodsdrop.telemetry import Metric, answer_of, capture_handler, count, measure, timed, traced
 
 
