@@ -289,6 +289,7 @@ async function route() {
     else if (page === "orders") await orders();
     else if (page === "order" && id) await order(id);
     else if (page && page.startsWith("verify")) await verify(new URLSearchParams(location.hash.split("?")[1] || "").get("token") || "");
+    else if (page === "desk") await desk();
     else await catalogue(Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || "")));
   } catch (err) {
     if (err.status === 401) { session.clear(); return requireLogin(); }
