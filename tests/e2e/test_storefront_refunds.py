@@ -48,7 +48,12 @@ def test_order_history_shows_what_was_charged_and_refunded(page):
     assert page.locator("#payment-status").inner_text() == "partially refunded"
     # Cancelling the other line in the page: its refund shows in flight, then done.
     page.click(f"button[data-cancel-line='{b}']")
-    page.wait_for_function("document.querySelector('#payment-status')?.textContent === 'refunded'", timeout=30_000)
+    page.wait_for_function("document.querySelector('#order-status')?.textContent === 'CANCELLED'")
+    try:
+        page.wait_for_function("document.querySelector('#payment-status')?.textContent === 'refunded'",
+                               timeout=60_000)
+    finally:
+        page.screenshot(path=str(SHOTS / "refunds-2-order.png"))
     assert "refunded ₩900" in page.locator(f"tr[data-line='{b}'] .refund").inner_text()
     assert "Charged ₩2,900 · refunded ₩2,900" in page.locator("#order-money").inner_text()
     page.screenshot(path=str(SHOTS / "refunds-2-order.png"))
