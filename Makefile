@@ -102,8 +102,8 @@ bench-shards: install ## One hot key vs sharded stock on the Redis Cluster: make
 logs: ## Follow the stack's logs
 	@tail -n 20 -F $(STACK_DIR)/logs/*.log
 
-openapi: ## Regenerate functions/openapi/openapi.json (GET /openapi.json) from the template and the handlers
-	@$(PYTHON) -m goodsdrop_local.openapi
+openapi: ## Regenerate functions/openapi/openapi.json from the template, the handlers and goodsdrop/responses.py (ARGS=--check)
+	@$(PYTHON) -m contract.openapi $(ARGS)
 
 chaos: ## Run the chaos drills on the running stack: make chaos ARGS="--long"
 	@$(PYTHON) -m bench.chaos $(ARGS)

@@ -165,6 +165,12 @@ def _item(product: Product, available: int) -> dict[str, Any]:
     return product.to_json() | {"stock": available, "status": sale_status(available, product.sales_start_at)}
 
 
+def product_detail(product_id: int) -> dict[str, Any]:
+    """A product as GET /products/{id} shows it: the cached detail with its live stock and sale status."""
+    product, level = get_product(product_id), stock.read_stock(product_id)
+    return product.to_json() | {"stock": level.stock, "status": level.status}
+
+
 def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
     """Create a product with its stock; returns it as the API shows it (with stock and status)."""
     with mysql_transaction() as cur:

@@ -62,6 +62,17 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
+def respond(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A route's answer: `body` (a model of goodsdrop.responses, or a dict of its fields) is validated
+    against the route's return annotation `-> Response[Model]` and serialized by the resolver."""
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _serialize(body: Any) -> str:
+    # The resolver's serializer for the bodies of `respond`: compact, UTF-8 as it is (as json_response).
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
 def error_response(err: DropError) -> Response:
     """The contract's error document for a `DropError`."""
     return json_response(err.http_status, err.to_body(), err.headers or None)
@@ -208,7 +219,7 @@ class DropResolver(APIGatewayRestResolver):
 
 def make_resolver() -> APIGatewayRestResolver:
     """A resolver with body validation, CORS (`cors_config`) and GoodsDrop's error mapping installed."""
-    app = DropResolver(cors_config(), enable_validation=True)
+    app = DropResolver(cors_config(), enable_validation=True, serializer=_serialize)
 
     @app.exception_handler(DropError)
     def _drop_error(err: DropError) -> Response:

@@ -1,0 +1,179 @@
+"""The API's response bodies, as pydantic models: the typed half of the contract.
+
+Each route declares what it answers with its return annotation, `-> Response[Member]` (Powertools
+validates the body against the model on every answer: a body the model does not allow is our bug,
+a 500 `INTERNAL_ERROR` logged whole), and `python -m contract.openapi` writes these models into
+the OpenAPI document (functions/openapi/openapi.json). Field names are the API's (camelCase).
+Models allow extra fields: the document promises at least these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(_Doc):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="stable machine-readable code")
+    message: str
+    details: dict[str, Any]
+
+
+class Error(_Doc):
+    """The contract's one error shape."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorBody
+
+
+class TokenPair(_Doc):
+    accessToken: str  # noqa: N815
+    refreshToken: str  # noqa: N815
+    expiresIn: int  # noqa: N815
+
+
+class SellerProfile(_Doc):
+    shopName: str  # noqa: N815
+    address: str
+    contactNumber: str  # noqa: N815
+    registrationNumber: str  # noqa: N815
+    createdAt: str | None  # noqa: N815
+
+
+class Member(_Doc):
+    id: str
+    email: str
+    name: str
+    phone: str | None
+    address: str | None
+    emailVerified: bool  # noqa: N815
+    role: Literal["member", "seller"]
+    createdAt: str | None  # noqa: N815
+    seller: SellerProfile | None
+
+
+class SignUpAccepted(_Doc):
+    """The same for a new and a registered email: the mail tells the address's owner which it was."""
+
+    accepted: bool
+    email: str
+
+
+class EmailVerified(_Doc):
+    verified: bool
+    member: Member
+
+
+class MailSent(_Doc):
+    sent: bool
+
+
+class PasswordChanged(_Doc):
+    passwordChanged: bool  # noqa: N815
+    otherSessionsRevoked: int  # noqa: N815
+
+
+SaleStatus = Literal["on_sale", "upcoming", "sold_out"]
+
+
+class Product(_Doc):
+    id: str
+    sellerId: str  # noqa: N815
+    name: str
+    description: str
+    price: int
+    salesStartAt: str | None  # noqa: N815
+    perMemberLimit: int | None  # noqa: N815
+    createdAt: str | None  # noqa: N815
+    updatedAt: str | None  # noqa: N815
+    stock: int
+    status: SaleStatus
+
+
+class ProductPage(_Doc):
+    items: list[Product]
+    page: int
+    size: int
+    total: int
+
+
+class Stock(_Doc):
+    productId: str  # noqa: N815
+    stock: int
+    status: SaleStatus
+
+
+class OrderItem(_Doc):
+    productId: str  # noqa: N815
+    quantity: int
+    price: int
+    deliveryStatus: Literal["PREPARING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"] | None  # noqa: N815
+
+
+class Order(_Doc):
+    id: str
+    status: Literal["PENDING", "CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"]
+    failureReason: str | None  # noqa: N815
+    totalPrice: int  # noqa: N815
+    createdAt: str | None  # noqa: N815
+    confirmedAt: str | None  # noqa: N815
+    items: list[OrderItem]
+
+
+class OrderPage(_Doc):
+    items: list[Order]
+    page: int
+    size: int
+    total: int
+
+
+class OrderAccepted(_Doc):
+    orderId: str  # noqa: N815
+    status: Literal["PENDING"]
+
+
+class DeliveryChanged(OrderItem):
+    orderId: str  # noqa: N815
+
+
+class CartLine(_Doc):
+    productId: str  # noqa: N815
+    name: str
+    price: int
+    quantity: int
+    lineTotal: int  # noqa: N815
+    stock: int
+    status: Literal["on_sale", "upcoming", "sold_out", "insufficient_stock"]
+    perMemberLimit: int | None  # noqa: N815
+
+
+class CartNotice(_Doc):
+    productId: str  # noqa: N815
+    code: str
+    message: str
+    quantity: int
+
+
+class Cart(_Doc):
+    items: list[CartLine]
+    total: int
+    notices: list[CartNotice]
+    expiresInSeconds: int | None  # noqa: N815
+
+
+class QueueStanding(_Doc):
+    productId: str  # noqa: N815
+    ticket: str
+    position: int
+    admitted: bool
+    estimatedWaitSeconds: int | None  # noqa: N815
+
+
+class OpenApiDocument(_Doc):
+    openapi: str
+    paths: dict[str, Any]
