@@ -33,10 +33,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from goodsdrop import faults, keys, outbox, topics
+from goodsdrop import keys, outbox, topics
 from goodsdrop.admission import admit_order
 from goodsdrop.callers import Caller
 from goodsdrop.cart import cart_lines, clear_cart
+from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
 from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, ReserveKind
@@ -454,7 +455,7 @@ def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
     return list(cur.fetchall())
 
 
-GIVE_BACK = "give-back"  # the cancel/return step, as test fault injection names it (goodsdrop.faults)
+GIVE_BACK = "give-back"  # the cancel/return step, as its checkpoints name it (goodsdrop.checkpoints)
 
 
 def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
@@ -469,12 +470,12 @@ def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id
                "amount": sum(int(r["count"]) * int(r["price"]) for r in lines)}
     tx.add(topics.ORDER_RETURNS, Envelope(type=event_type, correlation_id=order_id,
                                           payload={"orderId": order_id, **payload}), order_id)
-    faults.fail_commit_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines])
+    reached(GIVE_BACK, Moment.BEFORE_COMMIT, [int(r["product_id"]) for r in lines], order_id)
 
 
 def _given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
     """After the commit: publish the request now (else the outbox sweep does)."""
-    faults.crash_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines], order_id)
+    reached(GIVE_BACK, Moment.COMMITTED, [int(r["product_id"]) for r in lines], order_id)
     outbox.publish_committed(timeout=PUBLISH_TIMEOUT_SECONDS)
 
 
