@@ -45,7 +45,7 @@ class _TimedOut(BaseException):
     """Raised inside the handler by the timer; BaseException so handler code can't swallow it."""
 
 
-def _on_alarm(signum: int, frame: Any) -> None:
+def _on_alarm(_signum: int, _frame: Any) -> None:
     raise _TimedOut()
 
 

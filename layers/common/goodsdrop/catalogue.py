@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from goodsdrop import clock, keys, stock
-from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Forbidden, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, check_visible
@@ -183,7 +183,7 @@ def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
         product_id = int(cur.lastrowid)
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, new.stock))
         cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
-        product = product_from_row(cur.fetchone())
+        product = product_from_row(fetch_one(cur))
     # Keys left from an earlier life of this id (a database reset without a Redis flush) must go.
     redis_client().delete(keys.product_detail(product_id))
     forget_shards(product_id, product.stock_shards)
@@ -219,7 +219,7 @@ def update_product(member_id: str | int, product_id: int, changes: ProductChange
         assignments = ", ".join(f"{_COLUMNS[name]} = %s" for name in values)
         cur.execute(f"UPDATE products SET {assignments} WHERE id = %s", (*values.values(), product_id))
         cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
-        product = product_from_row(cur.fetchone())
+        product = product_from_row(fetch_one(cur))
     cache_product(product)  # newer stamp: replaces the old copy, and no older copy can come back
     return _item(product, stock.read_stock(product_id).stock)
 
@@ -346,7 +346,8 @@ def _escape_like(term: str) -> str:
 
 def _text_and_filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
     """Conditions on the products table alone (keyword, seller, price), with their arguments."""
-    conditions, args = ["p.listed = 1"], []
+    conditions: list[str] = ["p.listed = 1"]
+    args: list[Any] = []
     if query.fulltext_terms:
         conditions.append("MATCH (p.name, p.description) AGAINST (%s IN BOOLEAN MODE)")
         args.append(" ".join(f"+{term}*" for term in query.fulltext_terms))
@@ -467,7 +468,7 @@ def search_products(query: SearchQuery) -> dict[str, Any]:
         page_sql, page_args, count_sql, count_args = search_sql(query)
         with mysql_cursor() as cur:
             cur.execute(count_sql, count_args)
-            total = int(cur.fetchone()["total"])
+            total = int(fetch_one(cur)["total"])
             rows = []
             if query.offset < total:  # beyond the last page there is nothing to fetch
                 cur.execute(page_sql, page_args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pymysql
@@ -205,9 +206,8 @@ class DropResolver(APIGatewayRestResolver):
         super().__init__(cors=cors, **kwargs)
         self.cors_config = cors
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        problem = body_problem(event) if isinstance(event, dict) else None
-        if problem is not None:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if isinstance(event, dict) and (problem := body_problem(event)) is not None:
             # Answered before Powertools routes, so its CORS headers are added here.
             headers = {"Content-Type": content_types.APPLICATION_JSON, **problem.headers,
                        **cors_headers(self.cors_config, event)}
@@ -239,7 +239,7 @@ def make_resolver() -> APIGatewayRestResolver:
         return error_response(ValidationError(f"invalid field(s): {named}", details={"fields": fields}))
 
     @app.exception_handler(RequestUnsupportedContentType)
-    def _not_json(err: RequestUnsupportedContentType) -> Response:
+    def _not_json(_err: RequestUnsupportedContentType) -> Response:
         # A fallback: DropResolver refuses non-JSON bodies before Powertools sees them.
         return error_response(UnsupportedMediaType())
 
@@ -248,7 +248,7 @@ def make_resolver() -> APIGatewayRestResolver:
         return error_response(ValidationError("the body is not valid JSON", details={"fields": {"body": str(err)}}))
 
     @app.not_found
-    def _no_route(err: NotFoundError) -> Response:
+    def _no_route(_err: NotFoundError) -> Response:
         return error_response(NotFound("no such route"))
 
     @app.exception_handler(list(OUTAGES))
@@ -258,7 +258,7 @@ def make_resolver() -> APIGatewayRestResolver:
                                                  retry_after=1))
 
     @app.exception_handler(Exception)
-    def _bug(err: Exception) -> Response:
+    def _bug(_err: Exception) -> Response:
         # A 5xx is a bug by contract: log it whole, tell the client nothing internal.
         logger.exception("unhandled error")
         return json_response(500, {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "details": {}}})

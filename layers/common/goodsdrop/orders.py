@@ -38,7 +38,7 @@ from goodsdrop.admission import admit_order
 from goodsdrop.callers import Caller
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.checkpoints import Moment, reached
-from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
 from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
@@ -424,7 +424,7 @@ def list_orders(caller: Caller, page: int, size: int, status: str | None) -> dic
             where += " AND status = %s"
             args.append(status)
         cur.execute(f"SELECT COUNT(*) AS n FROM orders WHERE {where}", args)
-        total = int(cur.fetchone()["n"]) + len(pending)
+        total = int(fetch_one(cur)["n"]) + len(pending)
         offset = (page - 1) * size
         items = pending[offset:offset + size]
         wanted = size - len(items)
