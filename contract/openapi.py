@@ -36,6 +36,7 @@ from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel
 
 from goodsdrop import responses
+from goodsdrop.fields import ID_PATTERN
 from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from goodsdrop.responses import Error
 from goodsdrop_local.template import REPO_ROOT, App, Function, load
@@ -114,6 +115,17 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/orders/{id}/items/{productId}/cancel"): RouteDoc(200, (400, 404, 409)),
     ("POST", "/orders/{id}/items/{productId}/return"): RouteDoc(200, (400, 404, 409)),
     ("PATCH", "/seller/orders/{id}/items/{productId}"): RouteDoc(200, (400, 403, 404, 409)),
+    ("GET", "/seller/orders"): RouteDoc(200, (400, 403), (
+        Param("status", {"type": "string", "enum": ["PREPARING", "SHIPPED", "DELIVERED", "RETURN_REQUESTED", "RETURNED",
+                                                     "RETURN_REFUSED", "CANCELLED"]},
+              description="only lines in this delivery status (RETURN_REQUESTED: returns waiting for a decision)"),
+        Param("productId", {"type": "integer", "minimum": 1}, description="only lines of this product of yours"),
+        Param("from", {"type": "string", "maxLength": 40},
+              description="ordered at or after: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone"),
+        Param("to", {"type": "string", "maxLength": 40},
+              description="ordered before: an ISO-8601 date-time with a zone, or YYYY-MM-DD (that whole UTC day)"),
+        *PAGE)),
+    ("PUT", "/seller/orders/{id}/items/{productId}/return"): RouteDoc(200, (400, 403, 404, 409)),
     ("GET", "/cart"): RouteDoc(200),
     ("POST", "/cart/items"): RouteDoc(200, (404, 409)),
     ("PATCH", "/cart/items/{productId}"): RouteDoc(200, (404, 409)),
@@ -131,7 +143,8 @@ ERRORS = {
     404: "NOT_FOUND: no such resource (or not the caller's)",
     409: "a conflict with the current state; the code says which (OUT_OF_STOCK, "
          "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
-         "join details.queue, NO_WAITING_ROOM: order directly, ...)",
+         "join details.queue, NO_WAITING_ROOM: order directly, RETURN_WINDOW_CLOSED, NO_RETURN_REQUESTED, "
+         "PRODUCT_UNAVAILABLE: unlisted or deleted, PRODUCT_HAS_ORDERS, ...)",
     410: "VERIFICATION_LINK_EXPIRED",
     413: "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
     415: "UNSUPPORTED_MEDIA_TYPE: send application/json",
@@ -188,14 +201,20 @@ def _template_path(powertools_path: str, template_path: str) -> dict[str, str]:
     return dict(zip(ours, theirs, strict=True))
 
 
-PRODUCT_ID = {"type": "string", "pattern": r"^[1-9][0-9]{0,17}$", "description": "a product id"}
+PRODUCT_ID = {"type": "string", "pattern": ID_PATTERN, "description": "a product id (no leading zero)"}
 ORDER_ID = {"type": "string", "pattern": r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$", "description": "an order id (ULID)"}
 
 
+TICKET = {"type": "string", "pattern": r"^[1-9][0-9]{0,14}$",
+          "description": "a waiting-room ticket: the `ticket` POST /products/{id}/queue gave the caller"}
+
+
 def _path_schema(path: str, name: str) -> dict[str, Any]:
-    """What a path parameter looks like (the handlers' parse_product_id / parse_order_id accept it)."""
+    """What a path parameter looks like (the handlers' parse_product_id / parse_order_id / parse_ticket accept it)."""
     if name == "id" and "/orders/" in path:
         return ORDER_ID
+    if name == "ticket":
+        return TICKET
     return PRODUCT_ID
 
 

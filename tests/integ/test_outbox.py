@@ -104,12 +104,16 @@ def test_a_return_whose_commit_fails_and_its_retry_refund_once(client, sale):
         response = client.patch(f"{API}/seller/orders/{order_id}/items/{a}", json={"deliveryStatus": status},
                                 headers=seller.headers())
         assert response.status_code == 200
+    requested = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    assert requested.status_code == 200 and outbox_rows(order_id) == []  # a request asks for no refund yet
+    # The seller's acceptance writes the refund request: its commit fails, then the seller retries.
+    accept = {"json": {"decision": "ACCEPT"}, "headers": seller.headers()}
     faults.inject(f"{faults.FAIL_COMMIT}:{GIVE_BACK}", a)
-    failed = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    failed = client.put(f"{API}/seller/orders/{order_id}/items/{a}/return", **accept)
     assert failed.status_code == 503
-    assert line_statuses(order_id)[str(a)] == "DELIVERED" and outbox_rows(order_id) == []
+    assert line_statuses(order_id)[str(a)] == "RETURN_REQUESTED" and outbox_rows(order_id) == []
     faults.clear(f"{faults.FAIL_COMMIT}:{GIVE_BACK}", a)
-    retried = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    retried = client.put(f"{API}/seller/orders/{order_id}/items/{a}/return", **accept)
     assert retried.status_code == 200
     assert wait_for(lambda: settled(a, 10), 30)
     wait_drained(RETURNS_GROUP, topics.ORDER_RETURNS)

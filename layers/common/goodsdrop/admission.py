@@ -104,9 +104,10 @@ def queue_path(product_id: int) -> str:
 
 
 def parse_ticket(raw: str | None) -> int:
-    """A ticket from a path segment: a positive integer in a string, else 400 naming it."""
-    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > MAX_TICKET_DIGITS or int(raw) < 1:
-        raise ValidationError("ticket must be a positive integer", details={"fields": {"ticket": "malformed"}})
+    """A ticket from a path segment: a positive integer in a string, no leading zero, else 400 naming it."""
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > MAX_TICKET_DIGITS or raw[0] == "0":
+        raise ValidationError("ticket must be a positive integer without leading zeros",
+                              details={"fields": {"ticket": "malformed"}})
     return int(raw)
 
 
@@ -147,8 +148,7 @@ def admit_order(member_id: str, source_ip: str | None, product_ids: Sequence[int
     waits = [int(wait_ms) for taken, wait_ms in results[:buckets] if int(taken) != 1]
     if waits:
         retry_after = retry_after_seconds(max(waits))
-        raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after,
-                          details={"retryAfterSeconds": retry_after})
+        raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after)
     queued = [product_id for product_id, may_order in zip(product_ids, results[buckets:], strict=True)
               if int(may_order) != 1]
     if queued:

@@ -12,27 +12,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt
 
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
 from goodsdrop.codes import CartLineChange, CartLineCode, CartLineStatus, SaleStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
-from goodsdrop.fields import CamelCaseBody
+from goodsdrop.fields import MAX_LINE_QUANTITY, CamelCaseBody, IdText, LineQuantity
 from goodsdrop.products import get_product, parse_product_id
 from goodsdrop.scripts import script
 from goodsdrop.stock import read_stock
 
 CART_TTL_SECONDS = 7 * 24 * 3600
-MAX_QUANTITY = 99
+MAX_QUANTITY = MAX_LINE_QUANTITY
 MAX_LINES = 50
 
 
 class NewCartLine(CamelCaseBody):
     """Body of POST /cart/items: adds `quantity` to what the cart holds."""
 
-    product_id: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[0-9]+$")]
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    product_id: IdText
+    quantity: LineQuantity
 
 
 class CartLineQuantity(CamelCaseBody):

@@ -118,6 +118,18 @@ class OrderStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class DeliveryStatus(StrEnum):
+    """`order_products.delivery_status` in MySQL: where one order line is, as buyer and seller see it."""
+
+    PREPARING = "PREPARING"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    RETURN_REQUESTED = "RETURN_REQUESTED"  # the buyer asked within the return window; the seller decides
+    RETURNED = "RETURNED"  # the seller accepted the returned goods: refunded and restocked
+    RETURN_REFUSED = "RETURN_REFUSED"  # the seller refused the return (final)
+    CANCELLED = "CANCELLED"
+
+
 class LedgerState(StrEnum):
     """`reservations.state` in MySQL (goodsdrop.ledger)."""
 

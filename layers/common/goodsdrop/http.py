@@ -187,9 +187,9 @@ def json_problem(body: str | bytes) -> DropError | None:
 
 def cors_config() -> CORSConfig:
     """The API's CORS answer, which every function sends itself (API Gateway adds none to a Lambda proxy
-    response): the template's AllowedOrigin; Retry-After readable by the page (429, 503)."""
+    response): the template's AllowedOrigin; Retry-After (429, 503) and Location (201, 202) readable by the page."""
     return CORSConfig(allow_origin=settings.allowed_origin, allow_headers=["Idempotency-Key"],
-                      expose_headers=["Retry-After"])
+                      expose_headers=["Retry-After", "Location"])
 
 
 def cors_headers(cors: CORSConfig, event: dict[str, Any]) -> dict[str, str]:

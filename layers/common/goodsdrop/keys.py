@@ -144,7 +144,8 @@ def stock_restocked(product_id: int | str, order_id: str, shard: int = 0) -> str
 
 
 def stock_rebuild(product_id: int | str, shard: int = 0) -> str:
-    """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile."""
+    """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile,
+    or a saga step undid a settle the rebuild may have read (goodsdrop.reservations.unsettle)."""
     return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:stock:rebuild"
 
 

@@ -103,19 +103,28 @@ def open_units(product_id: int) -> int:
         return int(fetch_one(cur)["units"])
 
 
-def held_units() -> list[tuple[str, int, int]]:
+def held_units(cur: DictCursor) -> list[tuple[str, int, int]]:
     """(member id, product id, units) each member holds by MySQL's account, after Redis lost its data.
 
-    Held = units sold and not given back + units of reservations the ledger has OPEN.
+    Held = units sold and not given back + units of reservations the ledger has OPEN. Read with
+    share locks on the rows counted (`cur` must be in a transaction; hold it until Redis has the
+    counts): a step that gives units back locks the row it changes (the ledger row; a restock its
+    order line) and gives them back in Redis before it commits, so a count read here waits for
+    such a step to end and is never one whose give-back Redis has already applied; and no such step
+    starts on a counted row until the caller wrote Redis and committed.
     """
-    with mysql_cursor() as cur:
-        cur.execute("SELECT member_id, product_id, SUM(units) AS units FROM ("
-                    "SELECT r.member_id, l.product_id, l.quantity AS units FROM reservation_lines l "
-                    "JOIN reservations r ON r.order_id = l.order_id WHERE r.state = 'OPEN' "
-                    "UNION ALL SELECT r.member_id, op.product_id, op.count AS units FROM order_products op "
-                    "JOIN reservations r ON r.order_id = op.order_id AND r.state = 'CONSUMED' "
-                    "WHERE op.restocked_at IS NULL) held GROUP BY member_id, product_id")
-        return [(str(row["member_id"]), int(row["product_id"]), int(row["units"])) for row in cur.fetchall()]
+    held: dict[tuple[str, int], int] = {}
+    cur.execute("SELECT r.member_id, l.product_id, l.quantity AS units FROM reservations r "
+                "JOIN reservation_lines l ON l.order_id = r.order_id WHERE r.state = 'OPEN' LOCK IN SHARE MODE")
+    rows = list(cur.fetchall())
+    cur.execute("SELECT r.member_id, op.product_id, op.count AS units FROM reservations r "
+                "JOIN order_products op ON op.order_id = r.order_id "
+                "WHERE r.state = 'CONSUMED' AND op.restocked_at IS NULL LOCK IN SHARE MODE")
+    rows += cur.fetchall()
+    for row in rows:
+        key = (str(row["member_id"]), int(row["product_id"]))
+        held[key] = held.get(key, 0) + int(row["units"])
+    return [(member, product, units) for (member, product), units in sorted(held.items())]
 
 
 def stock_snapshot(cur: DictCursor, product_id: int, held_orders: list[str]) -> tuple[int, list[tuple[Any, ...]],

@@ -29,9 +29,10 @@ import hashlib
 import json
 import time
 from contextlib import suppress
+from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import keys, outbox, topics
 from goodsdrop.admission import admit_order
@@ -39,10 +40,11 @@ from goodsdrop.callers import Caller
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
-from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
-from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, ReserveKind
+from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
+from goodsdrop.codes import DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
+from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
 from goodsdrop.paging import page_body
 from goodsdrop.products import MAX_ID, Product, get_product, sale_status
@@ -61,7 +63,7 @@ from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
 
 MAX_LINES = 20
-MAX_QUANTITY = 100
+MAX_QUANTITY = MAX_LINE_QUANTITY  # the same bound as a cart line's
 MAX_KEY_LENGTH = 255
 PUBLISH_TIMEOUT_SECONDS = 2.0
 IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
@@ -75,8 +77,8 @@ class OrderLineRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    productId: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[1-9][0-9]*$")]  # noqa: N815
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    productId: IdText  # noqa: N815
+    quantity: LineQuantity
 
 
 class PlaceOrder(BaseModel):
@@ -458,7 +460,7 @@ def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
 GIVE_BACK = "give-back"  # the cancel/return step, as its checkpoints name it (goodsdrop.checkpoints)
 
 
-def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
+def give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
                lines: list[dict[str, Any]]) -> None:
     """Write the refund-and-restock request in the caller's transaction; it is published once that commits.
 
@@ -473,7 +475,7 @@ def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id
     reached(GIVE_BACK, Moment.BEFORE_COMMIT, [int(r["product_id"]) for r in lines], order_id)
 
 
-def _given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
+def given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
     """After the commit: publish the request now (else the outbox sweep does)."""
     reached(GIVE_BACK, Moment.COMMITTED, [int(r["product_id"]) for r in lines], order_id)
     outbox.publish_committed(timeout=PUBLISH_TIMEOUT_SECONDS)
@@ -492,8 +494,8 @@ def cancel_order(caller: Caller, order_id: str) -> dict[str, Any]:
         cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s "
                     "AND delivery_status = 'PREPARING'", (order_id,))
         cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
-        _give_back(tx, "OrderCancelled", order_id, caller.member_id, active)
-    _given_back(order_id, active)
+        give_back(tx, "OrderCancelled", order_id, caller.member_id, active)
+    given_back(order_id, active)
     return get_order(caller, order_id)
 
 
@@ -502,9 +504,41 @@ def cancel_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any
     return _end_line(caller, order_id, product_id, "PREPARING", "CANCELLED", "OrderLineCancelled")
 
 
-def return_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
-    """Return one delivered line: refund and units back to stock."""
-    return _end_line(caller, order_id, product_id, "DELIVERED", "RETURNED", "OrderLineReturned")
+def request_return(caller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
+    """Ask to return one delivered line within the return window; the seller decides on receipt.
+
+    Nothing is refunded or restocked here: the line becomes RETURN_REQUESTED, and only the seller's
+    acceptance (goodsdrop.order_desk.decide_return) refunds and restocks it. Asking again while the
+    request is open answers the same. The window is `settings.return_window_days` after delivery
+    (lines delivered before deliveries were timed count from their last change); after it, 409
+    `RETURN_WINDOW_CLOSED`.
+    """
+    with mysql_transaction() as cur:
+        order = _locked_order(cur, caller, order_id)
+        cur.execute("SELECT delivery_status, COALESCE(delivered_at, updated_at) AS delivered_at FROM order_products "
+                    "WHERE order_id = %s AND product_id = %s FOR UPDATE", (order_id, product_id))
+        line = cur.fetchone()
+        if line is None:
+            raise NotFound(f"order {order_id} has no product {product_id}")
+        status = line["delivery_status"]
+        if status == DeliveryStatus.RETURN_REQUESTED:
+            pass  # asked before: the same answer
+        elif order["status"] != OrderStatus.CONFIRMED or status != DeliveryStatus.DELIVERED:
+            raise Conflict("only a DELIVERED line of a confirmed order can be returned", code="INVALID_STATE",
+                           details={"deliveryStatus": status, "status": order["status"]})
+        else:
+            delivered = from_db(line["delivered_at"])
+            assert delivered is not None
+            closes = delivered + timedelta(days=settings.return_window_days)
+            if now() >= closes:
+                raise Conflict(f"returns are accepted for {settings.return_window_days} days after delivery",
+                               code="RETURN_WINDOW_CLOSED",
+                               details={"deliveredAt": iso(delivered), "returnWindowClosedAt": iso(closes),
+                                        "returnWindowDays": settings.return_window_days})
+            cur.execute("UPDATE order_products SET delivery_status = %s, return_requested_at = %s "
+                        "WHERE order_id = %s AND product_id = %s",
+                        (DeliveryStatus.RETURN_REQUESTED, db_now(), order_id, product_id))
+    return get_order(caller, order_id)
 
 
 def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new_status: str,
@@ -525,8 +559,8 @@ def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new
         if new_status == "CANCELLED" and all(r["delivery_status"] in ("CANCELLED", "RETURNED")
                                              for r in lines if r is not line):
             cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
-        _give_back(tx, event_type, order_id, caller.member_id, [line])
-    _given_back(order_id, [line])
+        give_back(tx, event_type, order_id, caller.member_id, [line])
+    given_back(order_id, [line])
     return get_order(caller, order_id)
 
 
@@ -546,6 +580,7 @@ def update_delivery(seller: Caller, order_id: str, product_id: int, change: Deli
         if row["status"] != "CONFIRMED" or not allowed:
             raise Conflict(f"a {current} line of a {row['status']} order cannot become {wanted}", code="INVALID_STATE",
                            details={"deliveryStatus": current, "status": row["status"]})
-        cur.execute("UPDATE order_products SET delivery_status = %s WHERE order_id = %s AND product_id = %s",
-                    (wanted, order_id, product_id))
+        cur.execute("UPDATE order_products SET delivery_status = %s, delivered_at = %s WHERE order_id = %s "
+                    "AND product_id = %s",
+                    (wanted, db_now() if wanted == DeliveryStatus.DELIVERED else None, order_id, product_id))
     return {"orderId": order_id, **_item(product_id, row["count"], row["price"], wanted)}

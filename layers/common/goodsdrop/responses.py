@@ -108,11 +108,15 @@ class Stock(_Doc):
     status: SaleStatus
 
 
+DeliveryStatus = Literal["PREPARING", "SHIPPED", "DELIVERED", "RETURN_REQUESTED", "RETURNED", "RETURN_REFUSED",
+                         "CANCELLED"]
+
+
 class OrderItem(_Doc):
     productId: str  # noqa: N815
     quantity: int
     price: int
-    deliveryStatus: Literal["PREPARING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"] | None  # noqa: N815
+    deliveryStatus: DeliveryStatus | None  # noqa: N815
 
 
 class Order(_Doc):
@@ -139,6 +143,36 @@ class OrderAccepted(_Doc):
 
 class DeliveryChanged(OrderItem):
     orderId: str  # noqa: N815
+
+
+class ShipTo(_Doc):
+    name: str
+    address: str | None
+    phone: str | None
+
+
+class SellerOrderLine(_Doc):
+    orderId: str  # noqa: N815
+    productId: str  # noqa: N815
+    productName: str  # noqa: N815
+    quantity: int
+    price: int
+    lineTotal: int  # noqa: N815
+    deliveryStatus: DeliveryStatus  # noqa: N815
+    orderStatus: Literal["CONFIRMED", "CANCELLED"]  # noqa: N815
+    orderedAt: str  # noqa: N815
+    deliveredAt: str | None  # noqa: N815
+    returnRequestedAt: str | None  # noqa: N815
+    returnDecidedAt: str | None  # noqa: N815
+    restocked: bool
+    shipTo: ShipTo  # noqa: N815
+
+
+class SellerOrderPage(_Doc):
+    items: list[SellerOrderLine]
+    page: int
+    size: int
+    total: int
 
 
 class CartLine(_Doc):

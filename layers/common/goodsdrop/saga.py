@@ -354,7 +354,7 @@ def compensate_order(event: Envelope) -> str:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
                     ledger.set_state(cur, order_id, LedgerState.RELEASED, reason)
                     for line in entry.lines:
-                        settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                        settled.append(settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True))
                         released.append(line)
                 marked_failed = _end_order(cur, entry, OrderStatus.FAILED, reason, payment)
                 if marked_failed:
@@ -435,7 +435,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
                     ledger.set_state(cur, order_id, LedgerState.RELEASED, "PUBLISH_FAILED")
                     for line in entry.lines:
-                        settle(order_id, member, line, SettleTarget.RELEASED)
+                        settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
                     forget_expiry(member, order_id)
                     return 0
             if entry.state != LedgerState.OPEN:
@@ -449,7 +449,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
             ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
             ledger.set_state(cur, order_id, LedgerState.RELEASED, "EXPIRED")
             for line in entry.lines:
-                settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                settled.append(settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True))
                 released.append(line)
             _end_order(cur, entry, OrderStatus.EXPIRED, "EXPIRED", payment)
             _emit(tx, topics.ORDER_CLOSED, "OrderExpired", order_id, {"memberId": member})

@@ -83,6 +83,7 @@ class Settings:
     waiting_room_open_seconds: int  # the room closes this long after demand fell below the threshold
     waiting_room_pass_seconds: int  # how long an admitted buyer may order without queueing again
     sign_ups_per_ip_per_hour: int  # POST /members per source network (many people share a NAT)
+    return_window_days: int  # a delivered line may be asked back for this many days after its delivery
 
 
 def load() -> Settings:
@@ -135,6 +136,7 @@ def load() -> Settings:
         waiting_room_open_seconds=_int("GOODSDROP_WAITING_ROOM_OPEN_SECONDS", 60),
         waiting_room_pass_seconds=_int("GOODSDROP_WAITING_ROOM_PASS_SECONDS", 120),
         sign_ups_per_ip_per_hour=_int("GOODSDROP_SIGN_UPS_PER_IP_PER_HOUR", 30),
+        return_window_days=_int("GOODSDROP_RETURN_WINDOW_DAYS", 14),
     )
 
 
