@@ -142,7 +142,8 @@ ERRORS = {
     403: "FORBIDDEN or EMAIL_NOT_VERIFIED: the caller may not do this",
     404: "NOT_FOUND: no such resource (or not the caller's)",
     409: "a conflict with the current state; the code says which (OUT_OF_STOCK, "
-         "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
+         "PURCHASE_LIMIT_EXCEEDED (counting units the member holds or bought), CHECKOUT_PENDING: the cart's order "
+         "is still pending, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
          "join details.queue, NO_WAITING_ROOM: order directly, RETURN_WINDOW_CLOSED, NO_RETURN_REQUESTED, "
          "PRODUCT_UNAVAILABLE: unlisted or deleted, PRODUCT_HAS_ORDERS, ...)",
     410: "VERIFICATION_LINK_EXPIRED",

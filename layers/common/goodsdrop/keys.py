@@ -60,6 +60,11 @@ def cart(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:cart"
 
 
+def cart_checkout(member_id: int | str) -> str:
+    """The cart's checkout marker while an order of it is pending: hash order, digest, lines (snapshot)."""
+    return f"{PREFIX}:{{m{member_id}}}:cart:checkout"
+
+
 def revoked_session(member_id: int | str, session_id: str) -> str:
     """Deny-list entry of a revoked login session: every access token it issued is refused."""
     return f"{PREFIX}:{{m{member_id}}}:revoked-session:{session_id}"

@@ -37,11 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from goodsdrop import keys, outbox, topics
 from goodsdrop.admission import admit_order
 from goodsdrop.callers import Caller
-from goodsdrop.cart import cart_lines, clear_cart
+from goodsdrop.cart import adopt_checkout, begin_checkout, cart_lines, end_checkout
 from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
-from goodsdrop.codes import DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
+from goodsdrop.codes import CheckoutEnd, DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
@@ -117,14 +117,14 @@ def _fingerprint(body: PlaceOrder) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def _requested_lines(member_id: str, body: PlaceOrder) -> list[tuple[int, int]]:
+def _requested_lines(body: PlaceOrder, cart: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
     if (body.items is None) == (not body.fromCart):
         raise ValidationError("send either items or fromCart: true",
                               details={"fields": {"items": "send items or fromCart: true, not both"}})
     if body.items is not None:
         wanted = [(int(item.productId), item.quantity) for item in body.items]
     else:
-        wanted = cart_lines(member_id)
+        wanted = cart or []
         if not wanted:
             raise ValidationError("the cart is empty", details={"fields": {"fromCart": "the cart is empty"}})
     merged: dict[int, int] = {}
@@ -196,12 +196,45 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
 
 
 def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:
+    """Place the order; a cart order first marks the cart as being bought (goodsdrop.cart's checkout).
+
+    The cart keeps its lines: they leave it when the order is confirmed (the saga ends the checkout),
+    and stay when it fails, expires or is cancelled. A checkout this attempt began is ended here
+    when no order of it was started.
+    """
+    member = caller.member_id
+    started = now_ms()
+    order_id = new_ulid(started)
+    began, cart = False, None
+    if body.fromCart and body.items is None:
+        try:
+            began, cart = begin_checkout(member, order_id, digest)
+        except Conflict as err:  # CHECKOUT_PENDING; a request answered before keeps its answer
+            stored = _stored_answer(member, digest, fingerprint)
+            if stored is not None:
+                return stored
+            raise err from None
+    answer: dict[str, Any] = {}
+    try:
+        answer = _reserve_and_start(caller, body, digest, fingerprint, restarts, order_id, started, cart)
+    finally:
+        if body.fromCart and answer.get("orderId") == order_id and answer.get("started"):
+            if not began:  # a retry took over from a first attempt that began the checkout and failed
+                adopt_checkout(member, order_id, digest)
+        elif began:
+            end_checkout(member, order_id, CheckoutEnd.RELEASED)
+    answer.pop("started", None)
+    return answer
+
+
+def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
+                       order_id: str, started: int, cart: list[tuple[int, int]] | None) -> dict[str, Any]:
     member = caller.member_id
     try:
-        wanted = _requested_lines(member, body)
+        wanted = _requested_lines(body, cart)
         products = [get_product(product_id) for product_id, _ in wanted]
     except (ValidationError, NotFound):
-        # e.g. a fromCart replay after the first attempt emptied the cart: the stored answer stands
+        # e.g. a fromCart replay after the first attempt's cart was bought: the stored answer stands
         stored = _stored_answer(member, digest, fingerprint)
         if stored is not None:
             return stored
@@ -209,8 +242,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
     terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else to_ms(p.sales_start_at), p.stock_shards)
              for p in products]
-    started = now_ms()
-    reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
+    reservation = Reservation(order_id, member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
     result = reserve(reservation)
     if result.kind == ReserveKind.REUSED:
@@ -223,9 +255,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     assert result.levels is not None
     levels = _start_saga(reservation, body.paymentToken, result.levels)
     _publish_levels(products, levels)
-    if body.fromCart:
-        clear_cart(member)
-    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING}
+    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING, "started": True}
 
 
 def _order_requested(order_id: str, member_id: str, lines: list[Line], total: int, created_ms: int, expires_ms: int,
