@@ -102,6 +102,8 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("GET", "/products/{id}"): RouteDoc(200, (400, 404)),
     ("PATCH", "/products/{id}"): RouteDoc(200, (400, 403, 404)),
     ("GET", "/products/{id}/stock"): RouteDoc(200, (400, 404)),
+    ("PUT", "/products/{id}/listing"): RouteDoc(200, (400, 403, 404)),
+    ("DELETE", "/products/{id}"): RouteDoc(204, (400, 403, 404, 409)),
     ("PUT", "/products/{id}/stock"): RouteDoc(200, (400, 403, 404, 409)),
     ("GET", "/sellers/me/products"): RouteDoc(200, (400, 403), PAGE),
     ("POST", "/orders"): RouteDoc(202, (403, 404, 409, 429), (

@@ -93,6 +93,7 @@ class Product(_Doc):
     updatedAt: str | None  # noqa: N815
     stock: int
     status: SaleStatus
+    listed: bool | None = Field(None, description="the seller's own views only: false while off sale")
 
 
 class ProductPage(_Doc):
