@@ -2,20 +2,22 @@
 container (a browser's EventSource cannot send the Authorization header)."""
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from goodsdrop.drop_watch import issue_stream_ticket
-from goodsdrop.http import current_caller, json_response, make_resolver
+from goodsdrop.http import current_caller, make_resolver, respond
 from goodsdrop.products import parse_product_id
+from goodsdrop.responses import StreamTicket
 
 logger = Logger()
 app = make_resolver()
 
 
 @app.post("/dashboard/products/<product_id>/stream-ticket")
-def post(product_id: str):
+def post(product_id: str) -> Response[StreamTicket]:
     caller = current_caller(app)
-    return json_response(201, issue_stream_ticket(caller, parse_product_id(product_id)).to_json())
+    return respond(201, issue_stream_ticket(caller, parse_product_id(product_id)).to_json())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

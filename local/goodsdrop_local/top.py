@@ -88,7 +88,7 @@ def api_answers() -> tuple[int, dict[str, int]]:
     """Requests and answers of every API worker so far (their status files)."""
     import json
 
-    requests, answers = 0, {}
+    requests, answers = 0, dict[str, int]()
     for path in sorted((RUNTIME_DIR / "api").glob("worker-*.json")):
         try:
             state = json.loads(path.read_text())

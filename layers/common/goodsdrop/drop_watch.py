@@ -26,7 +26,7 @@ from typing import Any
 from goodsdrop import keys
 from goodsdrop.admission import room_figures
 from goodsdrop.callers import Caller
-from goodsdrop.clients import mysql_cursor, redis_client
+from goodsdrop.clients import fetch_one, mysql_cursor, redis_client
 from goodsdrop.clock import from_db, iso, now_ms, to_ms
 from goodsdrop.codes import OrderStatus, PaymentStatus, Role
 from goodsdrop.errors import Forbidden, ValidationError
@@ -120,7 +120,7 @@ def watched_products(caller: Caller, page: int, size: int) -> dict[str, Any]:
     where, args = ("", []) if may_watch_all(caller) else ("WHERE p.seller_id = %s", [int(caller.member_id)])
     with mysql_cursor() as cur:
         cur.execute(f"SELECT COUNT(*) AS n FROM products p {where}", args)
-        total = int(cur.fetchone()["n"])
+        total = int(fetch_one(cur)["n"])
         cur.execute(f"SELECT p.id, p.seller_id, p.name, p.sales_start_at, s.count AS stock FROM products p "
                     f"LEFT JOIN stock s ON s.product_id = p.id {where} ORDER BY p.id DESC LIMIT %s OFFSET %s",
                     [*args, size, (page - 1) * size])
@@ -235,21 +235,21 @@ def _saga_counts(product_id: int) -> dict[str, Any]:
                     "WHERE rl.product_id = %s GROUP BY o.status", (product_id,))
         orders = {str(row["status"]): int(row["n"]) for row in cur.fetchall()}
         cur.execute("SELECT COUNT(*) AS n FROM reservation_lines WHERE product_id = %s", (product_id,))
-        reserved = int(cur.fetchone()["n"])
+        reserved = int(fetch_one(cur)["n"])
         cur.execute("SELECT COUNT(DISTINCT o.member_id) AS buyers, COALESCE(SUM(rl.quantity), 0) AS units "
                     "FROM reservation_lines rl JOIN orders o ON o.id = rl.order_id "
                     "WHERE rl.product_id = %s AND o.status = %s", (product_id, OrderStatus.CONFIRMED))
-        served = cur.fetchone()
+        served = fetch_one(cur)
         cur.execute("SELECT COUNT(*) AS n FROM reservation_lines rl JOIN payments pay ON pay.order_id = rl.order_id "
                     "WHERE rl.product_id = %s AND pay.status = %s", (product_id, PaymentStatus.DECLINED))
-        declined = int(cur.fetchone()["n"])
+        declined = int(fetch_one(cur)["n"])
         cur.execute("SELECT COUNT(*) AS n, COALESCE(SUM(rf.amount), 0) AS amount FROM reservation_lines rl "
                     "JOIN refunds rf ON rf.order_id = rl.order_id AND (rf.product_id IS NULL OR rf.product_id = "
                     "rl.product_id) WHERE rl.product_id = %s", (product_id,))
-        refunds = cur.fetchone()
+        refunds = fetch_one(cur)
         cur.execute("SELECT COALESCE(SUM(rl.quantity), 0) AS units FROM reservation_lines rl JOIN reservations r "
                     "ON r.order_id = rl.order_id WHERE rl.product_id = %s AND r.state = 'RELEASED'", (product_id,))
-        released = int(cur.fetchone()["units"])
+        released = int(fetch_one(cur)["units"])
         cur.execute("SELECT TIMESTAMPDIFF(MICROSECOND, r.reserved_at, o.confirmed_at) / 1000 AS ms "
                     "FROM reservation_lines rl JOIN reservations r ON r.order_id = rl.order_id "
                     "JOIN orders o ON o.id = rl.order_id WHERE rl.product_id = %s AND o.status = %s ORDER BY ms",

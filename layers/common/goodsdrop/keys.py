@@ -60,6 +60,11 @@ def cart(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:cart"
 
 
+def member_email_verified(member_id: int | str) -> str:
+    """Set when the member verifies their email, for as long as older access tokens (saying "not yet") live."""
+    return f"{PREFIX}:{{m{member_id}}}:email-verified"
+
+
 def cart_checkout(member_id: int | str) -> str:
     """The cart's checkout marker while an order of it is pending: hash order, digest, lines (snapshot)."""
     return f"{PREFIX}:{{m{member_id}}}:cart:checkout"
@@ -202,11 +207,6 @@ def reservation_expiry() -> str:
 def mock_gateway(order_id: str) -> str:
     """The mock payment gateway's record of one order's charge and refunds."""
     return f"{PREFIX}:mockpay:{order_id}"
-
-
-def test_faults(step: str) -> str:
-    """Test-only fault injection: product ids whose orders fail at saga `step` (see goodsdrop.faults)."""
-    return f"{PREFIX}:test-faults:{step}"
 
 
 def order_idempotency_resume(member_id: int | str, key_digest: str) -> str:
