@@ -310,7 +310,7 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/members/verify/resend"): RouteDoc(202, MailSent, (409, 429)),
     ("GET", "/members/me"): RouteDoc(200, Member, (404,)),
     ("PATCH", "/members/me"): RouteDoc(200, Member, (404,)),
-    ("PATCH", "/members/me/password"): RouteDoc(200, PasswordChanged, (403,)),
+    ("PATCH", "/members/me/password"): RouteDoc(200, PasswordChanged, (403, 429)),  # the sign-in throttles
     ("POST", "/auth/login"): RouteDoc(200, TokenPair, (401, 429)),
     ("POST", "/auth/refresh"): RouteDoc(200, TokenPair, (401,)),
     ("POST", "/auth/logout"): RouteDoc(204, None),
