@@ -21,13 +21,18 @@ os.environ.setdefault("GOODSDROP_WAITING_ROOM_ADMIT_RATE", "0")
 # rotated-out key refused without waiting a minute.
 os.environ.setdefault("GOODSDROP_JWT_KEY_REFRESH_SECONDS", "2")
 
+# The runtime the tests start lets the tests inject faults into the saga's steps: it registers
+# tests/support/faults.py at the layer's checkpoints (goodsdrop.checkpoints); nothing else does.
+os.environ.setdefault("GOODSDROP_CHECKPOINT_OBSERVER", "tests.support.faults:observe")
+
 # Every Lua script call (here and in the runtime the tests start) checks that its keys share one
 # Redis Cluster slot, so a single-Redis run catches what a cluster would refuse (goodsdrop.scripts).
 os.environ.setdefault("GOODSDROP_CHECK_SCRIPT_SLOTS", "1")
 
 # What CI also runs on a Redis Cluster (`make test CLUSTER=1 PYTEST_ARGS="-m cluster"`): the tests
 # of everything that keeps state in Redis - the drop (exact sell-out, limits), stock reservation,
-# the cart, the token deny-lists and login throttles, the stock cache - and the cluster itself.
+# the cart, the token deny-lists and login throttles, the stock cache, products taken off sale (their
+# shards closed) - and the cluster itself.
 CLUSTER_SUITE = (
     "tests/integ/test_stack.py",
     "tests/integ/test_redis_cluster.py",
@@ -40,6 +45,7 @@ CLUSTER_SUITE = (
     "tests/integ/test_admission.py",
     "tests/integ/test_sharded_stock.py",
     "tests/integ/test_hostile_users.py",
+    "tests/integ/test_product_listing.py",
 )
 
 

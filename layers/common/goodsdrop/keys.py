@@ -60,6 +60,11 @@ def cart(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:cart"
 
 
+def member_email_verified(member_id: int | str) -> str:
+    """Set when the member verifies their email, for as long as older access tokens (saying "not yet") live."""
+    return f"{PREFIX}:{{m{member_id}}}:email-verified"
+
+
 def cart_checkout(member_id: int | str) -> str:
     """The cart's checkout marker while an order of it is pending: hash order, digest, lines (snapshot)."""
     return f"{PREFIX}:{{m{member_id}}}:cart:checkout"
@@ -148,6 +153,11 @@ def stock_restocked(product_id: int | str, order_id: str, shard: int = 0) -> str
     return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:restocked:{order_id}"
 
 
+def stock_closed(product_id: int | str, shard: int = 0) -> str:
+    """Present while the product is off sale (unlisted or deleted): this shard takes no new reservation."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:closed"
+
+
 def stock_rebuild(product_id: int | str, shard: int = 0) -> str:
     """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile,
     or a saga step undid a settle the rebuild may have read (goodsdrop.reservations.unsettle)."""
@@ -197,11 +207,6 @@ def reservation_expiry() -> str:
 def mock_gateway(order_id: str) -> str:
     """The mock payment gateway's record of one order's charge and refunds."""
     return f"{PREFIX}:mockpay:{order_id}"
-
-
-def test_faults(step: str) -> str:
-    """Test-only fault injection: product ids whose orders fail at saga `step` (see goodsdrop.faults)."""
-    return f"{PREFIX}:test-faults:{step}"
 
 
 def order_idempotency_resume(member_id: int | str, key_digest: str) -> str:

@@ -40,14 +40,14 @@ import pymysql
 from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
-from goodsdrop import clock, failures, faults, keys, ledger, outbox, payment_gateway, topics
+from goodsdrop import clock, failures, keys, ledger, outbox, payment_gateway, topics
 from goodsdrop.cart import end_checkout
+from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import CheckoutEnd, LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.consumers import Step
-from goodsdrop.errors import NotFound
+from goodsdrop.errors import NotFound, StepFailed
 from goodsdrop.events import Envelope, publish
-from goodsdrop.faults import StepFailed
 from goodsdrop.ids import event_id_for
 from goodsdrop.ledger import LedgerEntry
 from goodsdrop.products import get_product, sale_status, shard_count
@@ -166,7 +166,7 @@ def process_payment(event: Envelope) -> str:
             charged = True
     if not charged:
         return _repeat(order_id)
-    faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
+    reached(PAYMENTS, Moment.COMMITTED, [line.product_id for line in lines], order_id)
     return "charged" if charge.approved else "declined"
 
 
@@ -227,11 +227,13 @@ def persist_order(event: Envelope) -> str:
                 product_ids = [ln.product_id for ln in entry.lines]
                 cur.execute("SAVEPOINT persist_order")
                 try:
-                    faults.fail_if_injected(faults.ORDER_PERSISTENCE, product_ids, "ORDER_PERSISTENCE_FAILED")
+                    reached(ORDER_PERSISTENCE, Moment.WRITING, product_ids, order_id)
                     _insert_order(cur, entry, OrderStatus.PENDING, p.get("paymentId"))
-                    cur.executemany("INSERT INTO order_products (order_id, product_id, count, price, delivery_status) "
-                                    "VALUES (%s, %s, %s, %s, 'PREPARING')",
-                                    [(order_id, ln.product_id, ln.quantity, ln.price) for ln in entry.lines])
+                    names = _product_names(cur, product_ids)
+                    cur.executemany("INSERT INTO order_products (order_id, product_id, product_name, count, price, "
+                                    "delivery_status) VALUES (%s, %s, %s, %s, %s, 'PREPARING')",
+                                    [(order_id, ln.product_id, names.get(ln.product_id), ln.quantity, ln.price)
+                                     for ln in entry.lines])
                 except (StepFailed, *PERMANENT_DB_ERRORS) as err:
                     cur.execute("ROLLBACK TO SAVEPOINT persist_order")
                     logger.warning("order persistence failed", extra={"order_id": order_id, "error": str(err)})
@@ -247,8 +249,14 @@ def persist_order(event: Envelope) -> str:
     if failure:
         return failure
     mark_persisted(member, order_id)
-    faults.crash_if_injected(ORDER_PERSISTENCE, product_ids, order_id)
+    reached(ORDER_PERSISTENCE, Moment.COMMITTED, product_ids, order_id)
     return "placed"
+
+
+def _product_names(cur: DictCursor, product_ids: list[int]) -> dict[int, str]:
+    """The products' names now, kept on the order's lines (the price was fixed when the units were reserved)."""
+    cur.execute(f"SELECT id, name FROM products WHERE id IN ({', '.join(['%s'] * len(product_ids))})", product_ids)
+    return {int(r["id"]): r["name"] for r in cur.fetchall()}
 
 
 def _insert_order(cur: DictCursor, entry: LedgerEntry, status: OrderStatus, payment_id: str | None,
@@ -267,8 +275,7 @@ def confirm_order(event: Envelope) -> str:
     p = event.payload
     order_id, member = p["orderId"], str(p["memberId"])
     product_ids = [int(ln["productId"]) for ln in p["lines"]]
-    faults.unavailable_if_injected(STOCK_PERSISTENCE, product_ids)
-    faults.reject_if_injected(STOCK_PERSISTENCE, product_ids)
+    reached(STOCK_PERSISTENCE, Moment.START, product_ids, order_id)
     failure = ""
     applied: list[Line] = []
     try:
@@ -300,7 +307,7 @@ def confirm_order(event: Envelope) -> str:
         return failure
     close_record(member, order_id, RecordStatus.CONFIRMED)
     end_checkout(member, order_id, CheckoutEnd.BOUGHT)  # a cart order's bought lines leave the cart
-    faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
+    reached(STOCK_PERSISTENCE, Moment.COMMITTED, [ln.product_id for ln in applied], order_id)
     return "confirmed"
 
 
@@ -308,8 +315,7 @@ def _consume(cur: DictCursor, entry: LedgerEntry, applied: list[Line]) -> str:
     """Inside the step's transaction: persist the sale; '' on success, else the failure reason."""
     cur.execute("SAVEPOINT confirm_order")
     try:
-        faults.fail_if_injected(faults.STOCK_PERSISTENCE, [ln.product_id for ln in entry.lines],
-                                "STOCK_PERSISTENCE_FAILED")
+        reached(STOCK_PERSISTENCE, Moment.WRITING, [ln.product_id for ln in entry.lines], entry.order_id)
         ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
         for line in entry.lines:
             cur.execute("UPDATE stock SET count = count - %s WHERE product_id = %s AND count >= %s",
@@ -469,6 +475,61 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         rebalance(line.product_id, shard_count(line.product_id))
     outbox.publish_committed()
     return 1
+
+
+# ---------------------------------------------------------------------------- the buyer cancels a pending order
+
+CANCELLED_BY_BUYER = "CANCELLED_BY_BUYER"
+
+
+def cancel_pending_order(member: str, order_id: str) -> bool:
+    """The buyer cancels an order still PENDING: refund if charged, units released, order CANCELLED.
+
+    Serialised with the saga's steps by the order's ledger row lock, like the expiry: a step that
+    runs afterwards finds the reservation RELEASED, so payment charges nothing, persistence and
+    confirmation fail with RESERVATION_ENDED, and their compensation finds the charge refunded and
+    the order final (the refund has one id per order at the gateway and in MySQL: exactly once).
+    False when the order is not pending any more (confirmed or ended meanwhile): nothing changed.
+    PendingOrderCancelled is written to the outbox in the cancelling transaction.
+    """
+    record = read_record(member, order_id)
+    released: list[Line] = []
+    settled: list[Settled] = []
+    try:
+        with outbox.transaction() as tx:
+            cur = tx.cursor
+            entry = ledger.lock(cur, order_id)
+            if entry is None:
+                if record is None or record.status != RecordStatus.PENDING:
+                    return False
+                # Not recorded by the payment step yet: record it now (its late charge then finds it released).
+                ledger.record(cur, order_id, member, record.lines, record.total, record.created_ms, record.expires_ms)
+                entry = ledger.lock(cur, order_id)
+                assert entry is not None
+            if entry.state != LedgerState.OPEN:
+                return False
+            payment = _payment(cur, order_id)
+            if payment is not None and payment["status"] == PaymentStatus.SUCCEEDED:
+                _refund_order(cur, order_id, int(payment["amount"]), CANCELLED_BY_BUYER)
+            ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
+            ledger.set_state(cur, order_id, LedgerState.RELEASED, CANCELLED_BY_BUYER)
+            for line in entry.lines:
+                settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                released.append(line)
+            _end_order(cur, entry, OrderStatus.CANCELLED, CANCELLED_BY_BUYER, payment)
+            cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s", (order_id,))
+            _emit(tx, topics.ORDER_CLOSED, "PendingOrderCancelled", order_id,
+                  {"memberId": member, "reason": CANCELLED_BY_BUYER})
+    except BaseException:
+        unsettle(order_id, released, member)
+        raise
+    close_record(member, order_id, RecordStatus.CANCELLED, CANCELLED_BY_BUYER)
+    end_checkout(member, order_id, CheckoutEnd.RELEASED)
+    _stock_changed(settled)
+    for line in released:
+        rebalance(line.product_id, shard_count(line.product_id))
+    outbox.publish_committed()
+    return True
 
 
 # ---------------------------------------------------------------------------- cancel and return

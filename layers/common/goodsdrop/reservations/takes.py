@@ -31,18 +31,21 @@ class _LinePass:
     complete: bool = False
     load: bool = False  # a shard's stock is not in Redis: load the product and pass again
     ended: bool = False  # the order's hold already ended in a shard (released): nothing more is taken
+    closed: bool = False  # the product is off sale (unlisted or deleted): no new hold anywhere
     available: int = 0  # units the shards had when the line could not be completed
     level: tuple[int, int] | None = None  # the product's (available, version) when known from the pass
 
     def stopped(self, code: int) -> bool:
-        """Whether a take's first value says the pass must stop (stock not loaded, hold ended); noted here."""
+        """Whether a take's first value says the pass must stop (stock not loaded, hold ended, closed); noted here."""
         self.load, self.ended = code == TakeCode.NOT_LOADED, code == TakeCode.HOLD_ENDED
-        return self.load or self.ended
+        self.closed = code == TakeCode.CLOSED
+        return self.load or self.ended or self.closed
 
 
 def _take(order_id: str, member_id: str, product_id: int, shard: int, wanted: int) -> Any:
     return script("take_units")(keys=[keys.stock(product_id, shard), keys.stock_holds(product_id, shard),
-                                      keys.stock_settled(product_id, order_id, shard)],
+                                      keys.stock_settled(product_id, order_id, shard),
+                                      keys.stock_closed(product_id, shard)],
                                 args=[order_id, member_id, wanted])
 
 
@@ -96,7 +99,7 @@ def _take_line(res: Reservation, line: Line, shards: int) -> _LinePass:
     result.complete = True
     if available == 0:
         # The buyer's home shard is empty now: move units to it, so its next buyers succeed first try.
-        refill_shard(line.product_id, shards, home, dict(snapshot))
+        refill_shard(line.product_id, home, dict(snapshot))
     return result
 
 
@@ -116,6 +119,8 @@ def _release(order_id: str, passes: list[tuple[Line, int, _LinePass]]) -> None:
 def take_lines(res: Reservation) -> tuple[PassKind, Any]:
     """Take every line's units: (TAKEN, levels), (SHORT, outcome), (LOAD, product) or (ENDED, None).
 
+    SHORT's outcome says OUT_OF_STOCK, or PRODUCT_UNAVAILABLE when a product was taken off sale.
+
     The levels are each line's product (available, version) when the pass learnt it (one-shard
     products), else None: `level_reads` reads the sum over the shards.
 
@@ -130,6 +135,9 @@ def take_lines(res: Reservation) -> tuple[PassKind, Any]:
             return PassKind.LOAD, line.product_id
         if line_pass.ended:
             return PassKind.ENDED, None
+        if line_pass.closed:
+            _release(res.order_id, passes)
+            return PassKind.SHORT, {"code": "PRODUCT_UNAVAILABLE", "productId": str(line.product_id)}
         if not line_pass.complete:
             _release(res.order_id, passes)
             return PassKind.SHORT, {"code": "OUT_OF_STOCK", "productId": str(line.product_id),
@@ -174,7 +182,7 @@ def level_reads(res: Reservation, levels: list[tuple[int, int] | None]) -> Level
 # ---------------------------------------------------------------------------- rebalancing
 
 
-def refill_shard(product_id: int, shards: int, empty: int, seen: dict[int, int]) -> int:
+def refill_shard(product_id: int, empty: int, seen: dict[int, int]) -> int:
     """Move units from the fullest shard (as last `seen`) to the `empty` one; the units moved.
 
     Never creates units: an atomic take-if-available on the donor, then an increment on the
@@ -209,7 +217,7 @@ def rebalance(product_id: int, shards: int) -> int:
     seen = {shard: int(v) for shard, v in enumerate(raw)}
     moved = 0
     for shard in [s for s, units in seen.items() if units == 0]:
-        units = refill_shard(product_id, shards, shard, seen)
+        units = refill_shard(product_id, shard, seen)
         if units:
             donor = max((s for s in seen if s != shard), key=lambda s: seen[s])
             seen[donor] -= units
