@@ -82,15 +82,16 @@ def markdown(report: dict[str, object]) -> str:
 class PathProbe:
     """The local API Gateway in this process with a run's buyers: POST /orders through `Gateway.handle`."""
 
-    def __init__(self, run: BenchRun, buyers: int) -> None:
+    def __init__(self, run: BenchRun, buyers: int, first: int = 0) -> None:
         from goodsdrop_local.gateway import create_app
 
         self.run = run
         self.gateway = create_app()
         self.gateway.pool.warm_up(sorted({r.function_id for r in self.gateway.app.routes}))
-        self.buyers = run.buyers(buyers)
+        self.buyers = run.buyers(first + buyers)
         self.host = f"127.0.0.1:{settings.api_port}"
-        self._used = 0  # buyers (and their tokens) handed out so far
+        self._used = first  # buyers (and their tokens) handed out so far; the first `first` are others'
+
 
     def tokens(self, count: int) -> list[str]:
         """Fresh access tokens of `count` buyers not used before in this probe (each orders once)."""

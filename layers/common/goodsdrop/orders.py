@@ -34,7 +34,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from goodsdrop import faults, keys, outbox, topics
-from goodsdrop.admission import admit_order
+from goodsdrop.admission import queue_admission
 from goodsdrop.cart import cart_lines, clear_cart
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
@@ -43,14 +43,16 @@ from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailab
 from goodsdrop.events import Envelope, publish
 from goodsdrop.http import Caller, page_body
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
-from goodsdrop.products import MAX_ID, Product, get_product, sale_status
+from goodsdrop.products import MAX_ID, Product, get_product, known_shard_count, product_from, sale_status
 from goodsdrop.reservations import (
     Line,
     Reservation,
     ReserveResult,
+    SoldOutLook,
     Terms,
     level_reads,
     pending_order_ids,
+    queue_sold_out_look,
     read_record,
     release_order,
     reserve,
@@ -179,23 +181,45 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
 
     Admission control (rate limits, waiting rooms: goodsdrop.admission) comes first; a retry of an
     order that already has its answer still gets it when a waiting room has opened since.
+    The gate's scripts share their round trip with the reads the order needs next (each product's
+    cached detail and, for the `lua` strategy, the sold-out look), so a refusal of a sold-out drop
+    costs two round trips: this one and the stored refusal.
     """
     digest, fingerprint = _key_digest(idempotency_key), _fingerprint(body)
+    member = caller.member_id
+    product_ids = _product_ids(member, body)
+    pipe = redis_client().pipeline(transaction=False)
+    gate = queue_admission(pipe, member, source_ip, product_ids)
+    for product_id in product_ids:
+        pipe.get(keys.product_detail(product_id))
+    shards = [known_shard_count(product_id) for product_id in product_ids]
+    look = None
+    if body.items is not None and product_ids and None not in shards:  # (a cart's lines are read later)
+        look = queue_sold_out_look(pipe, member, digest, [(p, int(n or 1)) for p, n in zip(product_ids, shards,
+                                                                                           strict=True)])
+    answers = pipe.execute()
     try:
-        admit_order(caller.member_id, source_ip, _product_ids(caller.member_id, body))
+        gate.check(answers)
     except QueueRequired:
-        stored = _stored_answer(caller.member_id, digest, fingerprint)
+        stored = _stored_answer(member, digest, fingerprint)
         if stored is not None:
             return stored
         raise
-    return _place(caller, body, digest, fingerprint, restarts=1)
+    details = dict(zip(product_ids, answers[gate.calls:gate.calls + len(product_ids)], strict=True))
+    if look is not None:
+        look.answers[:] = answers[gate.calls + len(product_ids):]
+    return _place(caller, body, digest, fingerprint, restarts=1, details=details, sold_out_look=look)
 
 
-def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:
+def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
+           details: dict[int, Any] | None = None, sold_out_look: SoldOutLook | None = None) -> dict[str, Any]:
+    """`details`: products' detail cache values read already (by product id); `sold_out_look`: the
+    sold-out reads made already (goodsdrop.reservations.queue_sold_out_look)."""
     member = caller.member_id
     try:
         wanted = _requested_lines(member, body)
-        products = [get_product(product_id) for product_id, _ in wanted]
+        products = [product_from(product_id, details[product_id]) if details and product_id in details
+                    else get_product(product_id) for product_id, _ in wanted]
     except (ValidationError, NotFound):
         # e.g. a fromCart replay after the first attempt emptied the cart: the stored answer stands
         stored = _stored_answer(member, digest, fingerprint)
@@ -208,7 +232,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     started = now_ms()
     reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
-    result = reserve(reservation)
+    result = reserve(reservation, sold_out_look=sold_out_look)
     if result.kind == ReserveKind.REUSED:
         raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
     if result.kind == ReserveKind.REFUSED:

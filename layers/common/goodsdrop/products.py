@@ -137,18 +137,32 @@ def cache_product(product: Product) -> bool:
 
 def get_product(product_id: int) -> Product:
     """The product, look-aside through the Redis detail cache."""
-    cached = redis_client().get(keys.product_detail(product_id))
+    return product_from(product_id, redis_client().get(keys.product_detail(product_id)))
+
+
+def product_from(product_id: int, cached: str | bytes | None) -> Product:
+    """The product given its detail cache's value (read by the caller, e.g. in a pipeline of its own):
+    that copy when it is readable, else MySQL's row (which is cached again)."""
     if cached:
         try:
-            return Product.from_json(json.loads(cached))
+            product = Product.from_json(json.loads(cached))
         except (ValueError, KeyError, TypeError):
             pass  # an unreadable copy is a miss; the fresh one below replaces it
+        else:
+            _shard_counts.setdefault(product.id, product.stock_shards)
+            return product
     product = load_product(product_id)
     cache_product(product)
+    _shard_counts.setdefault(product.id, product.stock_shards)
     return product
 
 
 _shard_counts: dict[int, int] = {}
+
+
+def known_shard_count(product_id: int) -> int | None:
+    """The product's shard count when this process has seen it (no round trip), else None."""
+    return _shard_counts.get(product_id)
 
 
 def shard_count(product_id: int) -> int:
