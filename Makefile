@@ -67,8 +67,9 @@ SAM_VENV := .venv-sam/bin
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(or $(AWS_REGION),$(AWS_DEFAULT_REGION),ap-northeast-2)
 SHELL_SCRIPTS := scripts/*.sh .ci/run infra/localstack/*.sh tests/fixtures/aws-events/*.sh
 
-lint: install ## ruff, cfn-lint and `sam validate --lint` on infra/template.yaml, shellcheck
+lint: install ## ruff, import-linter (the layers of pyproject.toml), cfn-lint and `sam validate --lint` on infra/template.yaml, shellcheck
 	@$(PYTHON) -m ruff check .
+	@out=$$(.venv/bin/lint-imports --no-cache 2>&1) || { echo "$$out" | sed -n '/Broken contracts/,$$p'; exit 1; }
 	@$(SAM_VENV)/cfn-lint infra/template.yaml
 	@$(SAM_ENV) $(SAM_VENV)/sam validate --lint --template-file infra/template.yaml
 	@shellcheck $(SHELL_SCRIPTS)

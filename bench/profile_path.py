@@ -142,9 +142,9 @@ def measure(run: BenchRun, args: argparse.Namespace) -> None:
     """Every figure of the table (and the profile), with this run's buyers and drops."""
     started = time.monotonic()
 
+    from goodsdrop.callers import Caller
     from goodsdrop.clients import redis_client
     from goodsdrop.errors import DropError
-    from goodsdrop.http import Caller
     from goodsdrop.orders import PlaceOrder, place_order
     from goodsdrop_local.proxy_events import header_pairs, rest_proxy_event
 

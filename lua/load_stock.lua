@@ -1,6 +1,7 @@
 -- Write one rebuilt stock shard (goodsdrop.reservations.rebuild.load_stock). The rebuild first removed every
 -- shard's stock hash and left a token in each shard's slot, so no unit moved since; the token is
--- still there only if Redis did not lose this shard's data in between.
+-- still there only if Redis did not lose this shard's data in between and no saga step undid a
+-- settle the rebuild may have read (goodsdrop.reservations.unsettle / unrestock remove it).
 -- KEYS[1]  the shard's stock hash   KEYS[2]  its holds hash (order -> "member:units")
 -- KEYS[3]  the shard's rebuild token
 -- ARGV[1]  the rebuild's token   ARGV[2]  units available in this shard

@@ -7,11 +7,15 @@
 -- KEYS[1]  the shard's stock hash   KEYS[2]  its holds hash (order -> "member:units")
 -- KEYS[3]  this order's settled marker in the shard ("C:<units>" / "X:<units>")
 -- ARGV[1]  order id   ARGV[2]  'C' or 'X'   ARGV[3]  marker ttl (s)
+-- ARGV[4]  '1' when a release may undo a sale ('C' then 'X': the units come back): only a saga step
+--          that holds the order's ledger row and found it OPEN knows that the sale never committed in
+--          MySQL; '0' (the hot path, which cannot know) refuses to undo it.
 -- Returns  {code, available, version, units}: SettleCode.APPLIED = 1 applied (units: what this shard's
 --          hold had); SettleCode.ALREADY = 0 already so; SettleCode.NOT_CACHED = 2 stock not cached
 --          (only the marker and the hold are written: the next load computes the stock from MySQL and
 --          the markers); SettleCode.REFUSED = -3 refused: a sale ('C') of units already released
---          ('X') - the caller must not sell them. available/version: -1 unknown.
+--          ('X') - the caller must not sell them - or, with ARGV[4] '0', a release ('X') of units
+--          already sold ('C'). available/version: -1 unknown.
 local current = redis.call('GET', KEYS[3])
 local target = ARGV[2]
 local state, marked = nil, 0
@@ -27,7 +31,7 @@ if state == target then
   local available, version = level()
   return {0, available, version, 0}
 end
-if state == 'X' and target == 'C' then
+if (state == 'X' and target == 'C') or (state == 'C' and target == 'X' and ARGV[4] ~= '1') then
   return {-3, -1, -1, 0}
 end
 local hold = redis.call('HGET', KEYS[2], ARGV[1])

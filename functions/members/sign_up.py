@@ -12,7 +12,8 @@ app = make_resolver()
 
 @app.post("/members")
 def post(body: SignUp):
-    return json_response(202, sign_up(body, source_ip(app)))
+    # The same Location whether or not the address was new: the answer never tells which.
+    return json_response(202, sign_up(body, source_ip(app)), {"Location": "/members/me"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

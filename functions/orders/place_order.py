@@ -13,8 +13,8 @@ app = make_resolver()
 @app.post("/orders")
 def post(body: PlaceOrder):
     caller = require_verified(app)
-    return json_response(202, place_order(caller, body, app.current_event.headers.get("idempotency-key"),
-                                          source_ip(app)))
+    accepted = place_order(caller, body, app.current_event.headers.get("idempotency-key"), source_ip(app))
+    return json_response(202, accepted, {"Location": f"/orders/{accepted['orderId']}"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

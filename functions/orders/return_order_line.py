@@ -1,10 +1,10 @@
-"""POST /orders/{id}/items/{productId}/return: the buyer returns a delivered line (refund, stock back)."""
+"""POST /orders/{id}/items/{productId}/return: the buyer asks to return a delivered line (the seller decides)."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from goodsdrop.http import current_caller, json_response, make_resolver
-from goodsdrop.orders import parse_order_id, return_line
+from goodsdrop.orders import parse_order_id, request_return
 from goodsdrop.products import parse_product_id
 
 logger = Logger()
@@ -14,7 +14,7 @@ app = make_resolver()
 @app.post("/orders/<order_id>/items/<product_id>/return")
 def post(order_id: str, product_id: str):
     caller = current_caller(app)
-    return json_response(200, return_line(caller, parse_order_id(order_id), parse_product_id(product_id)))
+    return json_response(200, request_return(caller, parse_order_id(order_id), parse_product_id(product_id)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -13,7 +13,8 @@ app = make_resolver()
 @app.post("/products")
 def post(body: NewProduct):
     caller = require_seller(app)
-    return json_response(201, create_product(int(caller.member_id), body))
+    product = create_product(int(caller.member_id), body)
+    return json_response(201, product, {"Location": f"/products/{product['id']}"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -13,7 +13,7 @@ app = make_resolver()
 @app.post("/sellers")
 def post(body: SellerRegistration):
     caller = current_caller(app)  # verification is checked in the database, not the token
-    return json_response(201, register_seller(caller.member_id, body).to_json())
+    return json_response(201, register_seller(caller.member_id, body).to_json(), {"Location": "/members/me"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

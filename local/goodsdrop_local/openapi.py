@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from goodsdrop.fields import ID_PATTERN
 from goodsdrop_local.execution import FunctionPool
 from goodsdrop_local.template import REPO_ROOT, App, load
 
@@ -134,11 +135,15 @@ class Stock(_Doc):
     status: SaleStatus
 
 
+DeliveryStatus = Literal["PREPARING", "SHIPPED", "DELIVERED", "RETURN_REQUESTED", "RETURNED", "RETURN_REFUSED",
+                         "CANCELLED"]
+
+
 class OrderItem(_Doc):
     productId: str  # noqa: N815
     quantity: int
     price: int
-    deliveryStatus: Literal["PREPARING", "SHIPPED", "DELIVERED", "CANCELLED", "RETURNED"] | None  # noqa: N815
+    deliveryStatus: DeliveryStatus | None  # noqa: N815
 
 
 class Order(_Doc):
@@ -167,6 +172,36 @@ class DeliveryChanged(OrderItem):
     orderId: str  # noqa: N815
 
 
+class ShipTo(_Doc):
+    name: str
+    address: str | None
+    phone: str | None
+
+
+class SellerOrderLine(_Doc):
+    orderId: str  # noqa: N815
+    productId: str  # noqa: N815
+    productName: str  # noqa: N815
+    quantity: int
+    price: int
+    lineTotal: int  # noqa: N815
+    deliveryStatus: DeliveryStatus  # noqa: N815
+    orderStatus: Literal["CONFIRMED", "CANCELLED"]  # noqa: N815
+    orderedAt: str  # noqa: N815
+    deliveredAt: str | None  # noqa: N815
+    returnRequestedAt: str | None  # noqa: N815
+    returnDecidedAt: str | None  # noqa: N815
+    restocked: bool
+    shipTo: ShipTo  # noqa: N815
+
+
+class SellerOrderPage(_Doc):
+    items: list[SellerOrderLine]
+    page: int
+    size: int
+    total: int
+
+
 class CartLine(_Doc):
     productId: str  # noqa: N815
     name: str
@@ -185,11 +220,19 @@ class CartNotice(_Doc):
     quantity: int
 
 
+class CartCheckout(_Doc):
+    """The cart's order while it is pending: the cart keeps its lines and cannot change until it ends."""
+
+    orderId: str  # noqa: N815
+    location: str
+
+
 class Cart(_Doc):
     items: list[CartLine]
     total: int
     notices: list[CartNotice]
     expiresInSeconds: int | None  # noqa: N815
+    checkout: CartCheckout | None
 
 
 class QueueStanding(_Doc):
@@ -270,6 +313,17 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/orders/{id}/items/{productId}/cancel"): RouteDoc(200, Order, (400, 404, 409)),
     ("POST", "/orders/{id}/items/{productId}/return"): RouteDoc(200, Order, (400, 404, 409)),
     ("PATCH", "/seller/orders/{id}/items/{productId}"): RouteDoc(200, DeliveryChanged, (400, 403, 404, 409)),
+    ("GET", "/seller/orders"): RouteDoc(200, SellerOrderPage, (400, 403), (
+        Param("status", {"type": "string", "enum": ["PREPARING", "SHIPPED", "DELIVERED", "RETURN_REQUESTED", "RETURNED",
+                                                     "RETURN_REFUSED", "CANCELLED"]},
+              description="only lines in this delivery status (RETURN_REQUESTED: returns waiting for a decision)"),
+        Param("productId", {"type": "integer", "minimum": 1}, description="only lines of this product of yours"),
+        Param("from", {"type": "string", "maxLength": 40},
+              description="ordered at or after: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone"),
+        Param("to", {"type": "string", "maxLength": 40},
+              description="ordered before: an ISO-8601 date-time with a zone, or YYYY-MM-DD (that whole UTC day)"),
+        *PAGE)),
+    ("PUT", "/seller/orders/{id}/items/{productId}/return"): RouteDoc(200, SellerOrderLine, (400, 403, 404, 409)),
     ("GET", "/cart"): RouteDoc(200, Cart),
     ("POST", "/cart/items"): RouteDoc(200, Cart, (404, 409)),
     ("PATCH", "/cart/items/{productId}"): RouteDoc(200, Cart, (404, 409)),
@@ -286,8 +340,10 @@ ERRORS = {
     403: "FORBIDDEN or EMAIL_NOT_VERIFIED: the caller may not do this",
     404: "NOT_FOUND: no such resource (or not the caller's)",
     409: "a conflict with the current state; the code says which (OUT_OF_STOCK, "
-         "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
-         "join details.queue, NO_WAITING_ROOM: order directly, ...)",
+         "PURCHASE_LIMIT_EXCEEDED (counting units the member holds or bought), CHECKOUT_PENDING: the cart's order "
+         "is still pending, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
+         "join details.queue, NO_WAITING_ROOM: order directly, RETURN_WINDOW_CLOSED, NO_RETURN_REQUESTED, "
+         "PRODUCT_UNAVAILABLE: unlisted or deleted, PRODUCT_HAS_ORDERS, ...)",
     410: "VERIFICATION_LINK_EXPIRED",
     413: "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
     415: "UNSUPPORTED_MEDIA_TYPE: send application/json",
@@ -319,14 +375,20 @@ def _template_path(powertools_path: str, template_path: str) -> dict[str, str]:
     return dict(zip(ours, theirs, strict=True))
 
 
-PRODUCT_ID = {"type": "string", "pattern": r"^[1-9][0-9]{0,17}$", "description": "a product id"}
+PRODUCT_ID = {"type": "string", "pattern": ID_PATTERN, "description": "a product id (no leading zero)"}
 ORDER_ID = {"type": "string", "pattern": r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$", "description": "an order id (ULID)"}
 
 
+TICKET = {"type": "string", "pattern": r"^[1-9][0-9]{0,14}$",
+          "description": "a waiting-room ticket: the `ticket` POST /products/{id}/queue gave the caller"}
+
+
 def _path_schema(path: str, name: str) -> dict[str, Any]:
-    """What a path parameter looks like (the handlers' parse_product_id / parse_order_id accept it)."""
+    """What a path parameter looks like (the handlers' parse_product_id / parse_order_id / parse_ticket accept it)."""
     if name == "id" and "/orders/" in path:
         return ORDER_ID
+    if name == "ticket":
+        return TICKET
     return PRODUCT_ID
 
 

@@ -45,7 +45,7 @@ def test_every_function_answers_another_origin_itself(client, route):
     assert response.status_code == 204 or response.headers["content-type"].startswith("application/json")
     cors = _cors(response)
     assert cors["access-control-allow-origin"] == settings.allowed_origin  # "*" unless AllowedOrigin says
-    assert cors["access-control-expose-headers"] == "Retry-After"
+    assert cors["access-control-expose-headers"] == "Retry-After,Location"
     # Without an Origin (not a browser) the function sends none, and the runtime adds none.
     response = call({})
     assert response.status_code < 500 and _cors(response) == {}

@@ -93,15 +93,19 @@ def test_delivery_moves_only_forward_and_only_by_the_products_seller(client, sal
     assert bad.status_code == 400 and "deliveryStatus" in bad.json()["error"]["details"]["fields"]
 
 
-def test_a_delivered_line_is_returned_for_a_refund_and_restock(client, sale):
+def test_a_delivered_line_is_returned_on_request_once_the_seller_accepts(client, sale):
     seller, buyer, order_id, a, b = sale
     early = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
     assert early.status_code == 409 and early.json()["error"]["code"] == "INVALID_STATE"
     assert deliver(client, seller, order_id, a, "SHIPPED").status_code == 200
     assert deliver(client, seller, order_id, a, "DELIVERED").status_code == 200
-    returned = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
-    assert returned.status_code == 200
-    assert {i["productId"]: i["deliveryStatus"] for i in returned.json()["items"]}[str(a)] == "RETURNED"
+    requested = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    assert requested.status_code == 200
+    assert {i["productId"]: i["deliveryStatus"] for i in requested.json()["items"]}[str(a)] == "RETURN_REQUESTED"
+    assert mysql_stock(a) == 8 and payment_gateway.books(order_id)["refunded"] == 0  # nothing until accepted
+    accepted = client.put(f"{API}/seller/orders/{order_id}/items/{a}/return", json={"decision": "ACCEPT"},
+                          headers=seller.headers())
+    assert accepted.status_code == 200 and accepted.json()["deliveryStatus"] == "RETURNED"
     assert wait_for(lambda: settled(a, 10) and payment_gateway.books(order_id)["refunded"] == 2000)
     twice = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
     assert twice.status_code == 409

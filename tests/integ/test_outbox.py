@@ -102,12 +102,16 @@ def test_a_return_whose_commit_fails_and_its_retry_refund_once(client, sale):
         response = client.patch(f"{API}/seller/orders/{order_id}/items/{a}", json={"deliveryStatus": status},
                                 headers=seller.headers())
         assert response.status_code == 200
+    requested = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    assert requested.status_code == 200 and outbox_rows(order_id) == []  # a request asks for no refund yet
+    # The seller's acceptance writes the refund request: its commit fails, then the seller retries.
+    accept = {"json": {"decision": "ACCEPT"}, "headers": seller.headers()}
     faults.inject(f"{faults.FAIL_COMMIT}:{GIVE_BACK}", a)
-    failed = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    failed = client.put(f"{API}/seller/orders/{order_id}/items/{a}/return", **accept)
     assert failed.status_code == 503
-    assert line_statuses(order_id)[str(a)] == "DELIVERED" and outbox_rows(order_id) == []
+    assert line_statuses(order_id)[str(a)] == "RETURN_REQUESTED" and outbox_rows(order_id) == []
     faults.clear(f"{faults.FAIL_COMMIT}:{GIVE_BACK}", a)
-    retried = client.post(f"{API}/orders/{order_id}/items/{a}/return", headers=buyer.headers())
+    retried = client.put(f"{API}/seller/orders/{order_id}/items/{a}/return", **accept)
     assert retried.status_code == 200
     assert wait_for(lambda: settled(a, 10), 30)
     wait_drained(RETURNS_GROUP, topics.ORDER_RETURNS)
@@ -121,7 +125,7 @@ def test_a_process_killed_between_commit_and_publish_still_refunds_once(client, 
     _, buyer, order_id, a, b = sale
     faults.inject(f"{faults.CRASH_AFTER_COMMIT}:{GIVE_BACK}", a)
     # The cancel runs in a process of its own, which the fault kills right after the commit.
-    code = ("from goodsdrop.http import Caller; from goodsdrop.orders import cancel_order; "
+    code = ("from goodsdrop.callers import Caller; from goodsdrop.orders import cancel_order; "
             f"cancel_order(Caller(member_id={str(buyer.member_id)!r}, role='member', email_verified=True), "
             f"{order_id!r})")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / p) for p in ("layers/common", "local", "."))}

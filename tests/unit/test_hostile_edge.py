@@ -147,4 +147,4 @@ def test_the_templates_throttled_answer_is_the_contracts_429():
     status, headers, body = Gateway(app).handle("GET", "/products", "q=figure", {}, b"")
     assert status == 429 and {k.lower(): v for k, v in headers.items()}["retry-after"] == "1"
     assert json.loads(body) == {"error": {"code": "RATE_LIMITED", "message": "too many requests; try again shortly",
-                                          "details": {}}}
+                                          "details": {"retryAfterSeconds": 1}}}

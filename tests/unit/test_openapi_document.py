@@ -8,6 +8,7 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
+from goodsdrop.fields import ID_PATTERN
 from goodsdrop_local.openapi import OUTPUT, ROUTES, build, render
 from goodsdrop_local.template import load
 
@@ -50,4 +51,25 @@ def test_request_bodies_are_the_handlers_models(document):
     place_order = document["components"]["schemas"]["PlaceOrder"]
     assert place_order["required"] == ["paymentToken"] and place_order["additionalProperties"] is False
     line = document["components"]["schemas"]["OrderLineRequest"]["properties"]["quantity"]
-    assert (line["minimum"], line["maximum"]) == (1, 100)
+    assert (line["minimum"], line["maximum"]) == (1, 99)
+    # One quantity bound and one id pattern for a cart line and an order line (no "072" anywhere).
+    cart_line = document["components"]["schemas"]["NewCartLine"]["properties"]
+    assert (cart_line["quantity"]["minimum"], cart_line["quantity"]["maximum"]) == (1, 99)
+    order_line = document["components"]["schemas"]["OrderLineRequest"]["properties"]
+    assert cart_line["productId"]["pattern"] == order_line["productId"]["pattern"] == ID_PATTERN
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            for param in operation.get("parameters", []):
+                product_id = param["name"] == "productId" or (param["name"] == "id" and "orders" not in path)
+                if param["in"] == "path" and product_id:
+                    assert param["schema"]["pattern"] == ID_PATTERN, (path, param)
+                if param["name"] == "ticket":
+                    assert "ticket" in param["schema"]["description"] and "product" not in param["schema"][
+                        "description"].split(":")[0]
+
+
+def test_sign_up_rules_are_stated(document):
+    sign_up = document["components"]["schemas"]["SignUp"]["properties"]
+    assert (sign_up["password"]["minLength"], sign_up["password"]["maxLength"]) == (8, 128)
+    assert sign_up["email"]["maxLength"] == 254 and sign_up["email"]["pattern"].startswith("^")
+    assert sign_up["name"]["maxLength"] == 100 and "letters of any script" in sign_up["name"]["description"]

@@ -33,6 +33,10 @@ EXTRA_ROUTES: set[tuple[str, str]] = {
     # QUEUE_REQUIRED while it is open; buyers join here and order once their ticket is admitted.
     ("POST", "/products/{id}/queue"),
     ("GET", "/products/{id}/queue/{ticket}"),
+    # The seller's order desk (issue 20): the lines to ship, and the seller's decision on a return
+    # request (issue 15: returns are requests the seller accepts on receipt, then refund and restock).
+    ("GET", "/seller/orders"),
+    ("PUT", "/seller/orders/{id}/items/{productId}/return"),
 }
 
 # Served by the live-stock container (the ECS service / `make up`'s SSE port), not by the Api.

@@ -104,9 +104,10 @@ def queue_path(product_id: int) -> str:
 
 
 def parse_ticket(raw: str | None) -> int:
-    """A ticket from a path segment: a positive integer in a string, else 400 naming it."""
-    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > MAX_TICKET_DIGITS or int(raw) < 1:
-        raise ValidationError("ticket must be a positive integer", details={"fields": {"ticket": "malformed"}})
+    """A ticket from a path segment: a positive integer in a string, no leading zero, else 400 naming it."""
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > MAX_TICKET_DIGITS or raw[0] == "0":
+        raise ValidationError("ticket must be a positive integer without leading zeros",
+                              details={"fields": {"ticket": "malformed"}})
     return int(raw)
 
 
@@ -126,12 +127,11 @@ class AdmissionGate:
         return self.buckets + len(self.product_ids)
 
     def check(self, results: Sequence[Any]) -> None:
-        """Raise 429 `RateLimited` / 409 `QueueRequired` from the gate's answers (`calls` of them)."""
+        """Raise 429 `RateLimited` / 409 `QueueRequired` from the gate's answers (the first `calls`)."""
         waits = [int(wait_ms) for taken, wait_ms in results[:self.buckets] if int(taken) != 1]
         if waits:
             retry_after = retry_after_seconds(max(waits))
-            raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after,
-                              details={"retryAfterSeconds": retry_after})
+            raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after)
         queued = [product_id for product_id, may_order in zip(self.product_ids, results[self.buckets:self.calls],
                                                               strict=True) if int(may_order) != 1]
         if queued:

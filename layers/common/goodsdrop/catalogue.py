@@ -35,7 +35,7 @@ from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Forbidden, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, check_visible
-from goodsdrop.http import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from goodsdrop.products import (
     PRODUCT_COLUMNS,
     Product,

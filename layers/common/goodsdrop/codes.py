@@ -55,6 +55,22 @@ class CartLineCode(IntEnum):
     CART_FULL = -2
     OVER_LINE_MAXIMUM = -3
     NOT_IN_CART = -4  # "set" on a product the cart does not hold (removed meanwhile)
+    CHECKOUT_PENDING = -5  # an order of the cart is pending: its lines are being bought
+
+
+class CheckoutCode(IntEnum):
+    """`lua/begin_checkout.lua`: the first element of the answer."""
+
+    TAKEN = 1  # the cart is this order's checkout now
+    SAME = 0  # a retry of the request whose checkout is pending
+    BUSY = -1  # another order of the cart is pending
+
+
+class CheckoutEnd(StrEnum):
+    """`lua/end_checkout.lua`'s ARGV[2]: how the cart's order ended."""
+
+    BOUGHT = "bought"  # confirmed: the bought units leave the cart
+    RELEASED = "released"  # failed, expired or cancelled: the cart keeps its lines
 
 
 class CartLineChange(StrEnum):
@@ -115,6 +131,18 @@ class OrderStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+class DeliveryStatus(StrEnum):
+    """`order_products.delivery_status` in MySQL: where one order line is, as buyer and seller see it."""
+
+    PREPARING = "PREPARING"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    RETURN_REQUESTED = "RETURN_REQUESTED"  # the buyer asked within the return window; the seller decides
+    RETURNED = "RETURNED"  # the seller accepted the returned goods: refunded and restocked
+    RETURN_REFUSED = "RETURN_REFUSED"  # the seller refused the return (final)
     CANCELLED = "CANCELLED"
 
 

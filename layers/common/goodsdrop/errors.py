@@ -100,12 +100,14 @@ class UnsupportedMediaType(DropError):
 
 
 class RateLimited(DropError):
-    """Too many requests; try again later."""
+    """Too many requests; try again later (Retry-After and `details.retryAfterSeconds` say when)."""
 
     code, http_status = "RATE_LIMITED", 429
 
-    def __init__(self, message: str = "", *, retry_after: int = 1, **kwargs: Any) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)}, **kwargs)
+    def __init__(self, message: str = "", *, retry_after: int = 1, details: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)},
+                         details={**(details or {}), "retryAfterSeconds": retry_after}, **kwargs)
 
 
 class ServiceUnavailable(DropError):

@@ -16,8 +16,16 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic.alias_generators import to_camel
+
+# The one shape of an id in the API (path, query or body): a positive integer in a string, no sign,
+# no leading zero ("072" is refused everywhere, never merged into 72), at most 18 digits (a BIGINT).
+ID_PATTERN = r"^[1-9][0-9]{0,17}$"
+MAX_LINE_QUANTITY = 99  # the most units of one product in a cart line or an order line
+IdText = Annotated[StrictStr, Field(pattern=ID_PATTERN, description="an id: a positive integer in a string, "
+                                                                    "no leading zero")]
+LineQuantity = Annotated[StrictInt, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
 EMAIL_MAX = 254
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
@@ -85,14 +93,14 @@ def _text(max_length: int, *, digits: bool, punctuation: str) -> Callable[[str],
 
 def normalise_email(raw: str) -> str:
     """Trimmed and lower-cased; ASCII `local@domain.tld` only, at most 254 characters."""
-    value = raw.strip().lower()
+    value = raw.strip()
     if not value:
         raise ValueError("must not be empty")
     if len(value) > EMAIL_MAX:
         raise ValueError(f"must be at most {EMAIL_MAX} characters")
-    if not value.isascii() or not _EMAIL.match(value):
+    if not value.isascii() or not _EMAIL.match(value.lower()):  # ASCII before lower(): "\u212a".lower() is "k"
         raise ValueError("is not a valid email address")
-    return value
+    return value.lower()
 
 
 def check_password(raw: str) -> str:
@@ -156,14 +164,44 @@ check_person_name = _text(NAME_MAX, digits=False, punctuation="'-.·")
 check_address = _text(ADDRESS_MAX, digits=True, punctuation=",.-#/()'&:")
 check_shop_name = _text(SHOP_NAME_MAX, digits=True, punctuation="&.,'-!()·_+")
 
-Email = Annotated[StrictStr, AfterValidator(normalise_email)]
-NewPassword = Annotated[StrictStr, AfterValidator(check_password)]
-GivenPassword = Annotated[StrictStr, AfterValidator(check_given_password)]
-PersonName = Annotated[StrictStr, AfterValidator(check_person_name)]
-Address = Annotated[StrictStr, AfterValidator(check_address)]
-Phone = Annotated[StrictStr, AfterValidator(check_phone)]
-ShopName = Annotated[StrictStr, AfterValidator(check_shop_name)]
-RegistrationNumber = Annotated[StrictStr, AfterValidator(check_registration_number)]
+# What each type enforces is stated in the OpenAPI document (the `Field` below): the lengths bound the
+# text as sent (the checks then bound it again once trimmed or normalised), and each pattern is a
+# looser form of the check, so whatever the document calls invalid the server refuses.
+_NAME_RULE = "letters of any script, combining marks, single spaces"
+Email = Annotated[StrictStr, Field(
+    min_length=1, max_length=EMAIL_MAX, pattern=r"^\s*[A-Za-z0-9_%+.-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}\s*$",
+    description=f"an ASCII address local@domain.tld, at most {EMAIL_MAX} characters (local part at most 64: "
+                "letters, digits, _ % + - and single dots); trimmed and lower-cased"),
+    AfterValidator(normalise_email)]
+NewPassword = Annotated[StrictStr, Field(
+    min_length=PASSWORD_MIN, max_length=PASSWORD_MAX,
+    description=f"{PASSWORD_MIN}-{PASSWORD_MAX} characters as sent and after NFKC normalisation; any script, "
+                "no control or invalid characters"),
+    AfterValidator(check_password)]
+GivenPassword = Annotated[StrictStr, Field(
+    min_length=1, max_length=PASSWORD_INPUT_MAX, description="the password (compared after NFKC normalisation)"),
+    AfterValidator(check_given_password)]
+PersonName = Annotated[StrictStr, Field(
+    min_length=1, max_length=NAME_MAX,
+    description=f"1-{NAME_MAX} characters: {_NAME_RULE} and ' - . · (no digits, no invisible or "
+                "text-direction characters); trimmed"),
+    AfterValidator(check_person_name)]
+Address = Annotated[StrictStr, Field(
+    min_length=1, max_length=ADDRESS_MAX,
+    description=f"1-{ADDRESS_MAX} characters: {_NAME_RULE}, digits and , . - # / ( ) ' & :; trimmed"),
+    AfterValidator(check_address)]
+Phone = Annotated[StrictStr, Field(
+    min_length=1, max_length=PHONE_MAX, pattern=r"^\s*\+?[0-9][0-9 -]*\s*$",
+    description="8 to 15 ASCII digits with an optional leading +, single spaces or dashes between them"),
+    AfterValidator(check_phone)]
+ShopName = Annotated[StrictStr, Field(
+    min_length=1, max_length=SHOP_NAME_MAX,
+    description=f"1-{SHOP_NAME_MAX} characters: {_NAME_RULE}, digits and & . , ' - ! ( ) · _ +; trimmed"),
+    AfterValidator(check_shop_name)]
+RegistrationNumber = Annotated[StrictStr, Field(
+    min_length=1, max_length=20, pattern=r"^\s*[0-9]{3}-?[0-9]{2}-?[0-9]{5}\s*$",
+    description="a Korean business registration number, NNN-NN-NNNNN or NNNNNNNNNN, with a valid check digit"),
+    AfterValidator(check_registration_number)]
 
 
 # ------------------------------------------------------------------------------ the caller's network

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import pymysql
@@ -22,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from goodsdrop.callers import Caller
 from goodsdrop.errors import (
     DropError,
     EmailNotVerified,
@@ -34,6 +34,7 @@ from goodsdrop.errors import (
     ValidationError,
 )
 from goodsdrop.fields import network_of
+from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from goodsdrop.settings import settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -47,8 +48,6 @@ MAX_JSON_NUMBER_DIGITS = 1000
 # On Redis Cluster that includes a cluster that is down or a slot no node serves yet.
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterDownError,
            redis.exceptions.SlotNotCoveredError, pymysql.err.OperationalError, pymysql.err.InterfaceError)
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
 
 logger = Logger(child=True)
 
@@ -176,9 +175,9 @@ def json_problem(body: str | bytes) -> DropError | None:
 
 def cors_config() -> CORSConfig:
     """The API's CORS answer, which every function sends itself (API Gateway adds none to a Lambda proxy
-    response): the template's AllowedOrigin; Retry-After readable by the page (429, 503)."""
+    response): the template's AllowedOrigin; Retry-After (429, 503) and Location (201, 202) readable by the page."""
     return CORSConfig(allow_origin=settings.allowed_origin, allow_headers=["Idempotency-Key"],
-                      expose_headers=["Retry-After"])
+                      expose_headers=["Retry-After", "Location"])
 
 
 def cors_headers(cors: CORSConfig, event: dict[str, Any]) -> dict[str, str]:
@@ -256,22 +255,6 @@ def make_resolver() -> APIGatewayRestResolver:
     return app
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, as the API Gateway authorizer established it (never parsed from the JWT here)."""
-
-    member_id: str
-    role: str
-    email_verified: bool
-    token_id: str = ""
-    session_id: str = ""
-    token_expires_at: int = 0
-
-    @property
-    def is_seller(self) -> bool:
-        return self.role == "seller"
-
-
 def current_caller(app: APIGatewayRestResolver) -> Caller:
     """The authenticated caller from `requestContext.authorizer`; 401 when there is none."""
     context = app.current_event.request_context.authorizer.raw_event or {}
@@ -330,12 +313,8 @@ def query_int(app: APIGatewayRestResolver, name: str, default: int | None = None
 
 def page_params(app: APIGatewayRestResolver) -> tuple[int, int]:
     """`page` (from 1) and `size` (1..100, default 20) of a list request."""
-    page = query_int(app, "page", 1, minimum=1, maximum=1_000_000)
+    page = query_int(app, "page", 1, minimum=1, maximum=MAX_PAGE)
     size = query_int(app, "size", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
     assert page is not None and size is not None
     return page, size
 
-
-def page_body(items: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
-    """The contract's list document."""
-    return {"items": items, "page": page, "size": size, "total": total}

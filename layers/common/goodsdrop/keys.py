@@ -60,6 +60,11 @@ def cart(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:cart"
 
 
+def cart_checkout(member_id: int | str) -> str:
+    """The cart's checkout marker while an order of it is pending: hash order, digest, lines (snapshot)."""
+    return f"{PREFIX}:{{m{member_id}}}:cart:checkout"
+
+
 def revoked_session(member_id: int | str, session_id: str) -> str:
     """Deny-list entry of a revoked login session: every access token it issued is refused."""
     return f"{PREFIX}:{{m{member_id}}}:revoked-session:{session_id}"
@@ -144,7 +149,8 @@ def stock_restocked(product_id: int | str, order_id: str, shard: int = 0) -> str
 
 
 def stock_rebuild(product_id: int | str, shard: int = 0) -> str:
-    """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile."""
+    """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile,
+    or a saga step undid a settle the rebuild may have read (goodsdrop.reservations.unsettle)."""
     return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:stock:rebuild"
 
 

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pymysql.cursors import DictCursor
 
 from goodsdrop import topics
@@ -103,19 +102,28 @@ def open_units(product_id: int) -> int:
         return int(cur.fetchone()["units"])
 
 
-def held_units() -> list[tuple[str, int, int]]:
+def held_units(cur: DictCursor) -> list[tuple[str, int, int]]:
     """(member id, product id, units) each member holds by MySQL's account, after Redis lost its data.
 
-    Held = units sold and not given back + units of reservations the ledger has OPEN.
+    Held = units sold and not given back + units of reservations the ledger has OPEN. Read with
+    share locks on the rows counted (`cur` must be in a transaction; hold it until Redis has the
+    counts): a step that gives units back locks the row it changes (the ledger row; a restock its
+    order line) and gives them back in Redis before it commits, so a count read here waits for
+    such a step to end and is never one whose give-back Redis has already applied; and no such step
+    starts on a counted row until the caller wrote Redis and committed.
     """
-    with mysql_cursor() as cur:
-        cur.execute("SELECT member_id, product_id, SUM(units) AS units FROM ("
-                    "SELECT r.member_id, l.product_id, l.quantity AS units FROM reservation_lines l "
-                    "JOIN reservations r ON r.order_id = l.order_id WHERE r.state = 'OPEN' "
-                    "UNION ALL SELECT r.member_id, op.product_id, op.count AS units FROM order_products op "
-                    "JOIN reservations r ON r.order_id = op.order_id AND r.state = 'CONSUMED' "
-                    "WHERE op.restocked_at IS NULL) held GROUP BY member_id, product_id")
-        return [(str(row["member_id"]), int(row["product_id"]), int(row["units"])) for row in cur.fetchall()]
+    held: dict[tuple[str, int], int] = {}
+    cur.execute("SELECT r.member_id, l.product_id, l.quantity AS units FROM reservations r "
+                "JOIN reservation_lines l ON l.order_id = r.order_id WHERE r.state = 'OPEN' LOCK IN SHARE MODE")
+    rows = list(cur.fetchall())
+    cur.execute("SELECT r.member_id, op.product_id, op.count AS units FROM reservations r "
+                "JOIN order_products op ON op.order_id = r.order_id "
+                "WHERE r.state = 'CONSUMED' AND op.restocked_at IS NULL LOCK IN SHARE MODE")
+    rows += cur.fetchall()
+    for row in rows:
+        key = (str(row["member_id"]), int(row["product_id"]))
+        held[key] = held.get(key, 0) + int(row["units"])
+    return [(member, product, units) for (member, product), units in sorted(held.items())]
 
 
 def stock_snapshot(cur: DictCursor, product_id: int, held_orders: list[str]) -> tuple[int, list[tuple[Any, ...]],
@@ -144,6 +152,10 @@ def stock_snapshot(cur: DictCursor, product_id: int, held_orders: list[str]) -> 
 
 def caught_up() -> bool:
     """Whether the payments consumer group has processed every OrderRequested published so far."""
+    # Imported here: only a stock rebuild after a Redis loss asks, and kafka-python (with the botocore its
+    # MSK support pulls in) is most of a cold start for the many functions that import this module.
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
     name = topics.topic(topics.ORDER_REQUESTED)
     bootstrap = settings.kafka_bootstrap.split(",")
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,

@@ -29,20 +29,23 @@ import hashlib
 import json
 import time
 from contextlib import suppress
+from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import faults, keys, outbox, topics
 from goodsdrop.admission import queue_admission
-from goodsdrop.cart import cart_lines, clear_cart
+from goodsdrop.callers import Caller
+from goodsdrop.cart import adopt_checkout, begin_checkout, cart_lines, end_checkout
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
-from goodsdrop.clock import from_db, from_ms, iso, now_ms, to_ms
-from goodsdrop.codes import IdempotencyState, OrderStatus, RecordStatus, ReserveKind
+from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
+from goodsdrop.codes import CheckoutEnd, DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
-from goodsdrop.http import Caller, page_body
+from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
+from goodsdrop.paging import page_body
 from goodsdrop.products import MAX_ID, Product, get_product, known_shard_count, product_from, sale_status
 from goodsdrop.reservations import (
     Line,
@@ -61,7 +64,7 @@ from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
 
 MAX_LINES = 20
-MAX_QUANTITY = 100
+MAX_QUANTITY = MAX_LINE_QUANTITY  # the same bound as a cart line's
 MAX_KEY_LENGTH = 255
 PUBLISH_TIMEOUT_SECONDS = 2.0
 IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
@@ -75,8 +78,8 @@ class OrderLineRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    productId: Annotated[StrictStr, Field(min_length=1, max_length=19, pattern=r"^[1-9][0-9]*$")]  # noqa: N815
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    productId: IdText  # noqa: N815
+    quantity: LineQuantity
 
 
 class PlaceOrder(BaseModel):
@@ -115,14 +118,14 @@ def _fingerprint(body: PlaceOrder) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def _requested_lines(member_id: str, body: PlaceOrder) -> list[tuple[int, int]]:
+def _requested_lines(body: PlaceOrder, cart: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
     if (body.items is None) == (not body.fromCart):
         raise ValidationError("send either items or fromCart: true",
                               details={"fields": {"items": "send items or fromCart: true, not both"}})
     if body.items is not None:
         wanted = [(int(item.productId), item.quantity) for item in body.items]
     else:
-        wanted = cart_lines(member_id)
+        wanted = cart or []
         if not wanted:
             raise ValidationError("the cart is empty", details={"fields": {"fromCart": "the cart is empty"}})
     merged: dict[int, int] = {}
@@ -197,7 +200,7 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
     if body.items is not None and product_ids and None not in shards:  # (a cart's lines are read later)
         look = queue_sold_out_look(pipe, member, digest, [(p, int(n or 1)) for p, n in zip(product_ids, shards,
                                                                                            strict=True)])
-    answers = pipe.execute()
+    answers = pipe.execute() if len(pipe) else []
     try:
         gate.check(answers)
     except QueueRequired:
@@ -213,15 +216,51 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
 
 def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
            details: dict[int, Any] | None = None, sold_out_look: SoldOutLook | None = None) -> dict[str, Any]:
-    """`details`: products' detail cache values read already (by product id); `sold_out_look`: the
-    sold-out reads made already (goodsdrop.reservations.queue_sold_out_look)."""
+    """Place the order; a cart order first marks the cart as being bought (goodsdrop.cart's checkout).
+    `details`: products' detail cache values read already (by product id); `sold_out_look`: the
+    sold-out reads made already (goodsdrop.reservations.queue_sold_out_look).
+
+    The cart keeps its lines: they leave it when the order is confirmed (the saga ends the checkout),
+    and stay when it fails, expires or is cancelled. A checkout this attempt began is ended here
+    when no order of it was started.
+    """
+    member = caller.member_id
+    started = now_ms()
+    order_id = new_ulid(started)
+    began, cart = False, None
+    if body.fromCart and body.items is None:
+        try:
+            began, cart = begin_checkout(member, order_id, digest)
+        except Conflict as err:  # CHECKOUT_PENDING; a request answered before keeps its answer
+            stored = _stored_answer(member, digest, fingerprint)
+            if stored is not None:
+                return stored
+            raise err from None
+    answer: dict[str, Any] = {}
+    try:
+        answer = _reserve_and_start(caller, body, digest, fingerprint, restarts, order_id, started, cart,
+                                    details, sold_out_look)
+    finally:
+        if body.fromCart and answer.get("orderId") == order_id and answer.get("started"):
+            if not began:  # a retry took over from a first attempt that began the checkout and failed
+                adopt_checkout(member, order_id, digest)
+        elif began:
+            end_checkout(member, order_id, CheckoutEnd.RELEASED)
+    answer.pop("started", None)
+    return answer
+
+
+def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
+                       order_id: str, started: int, cart: list[tuple[int, int]] | None,
+                       details: dict[int, Any] | None = None,
+                       sold_out_look: SoldOutLook | None = None) -> dict[str, Any]:
     member = caller.member_id
     try:
-        wanted = _requested_lines(member, body)
+        wanted = _requested_lines(body, cart)
         products = [product_from(product_id, details[product_id]) if details and product_id in details
                     else get_product(product_id) for product_id, _ in wanted]
     except (ValidationError, NotFound):
-        # e.g. a fromCart replay after the first attempt emptied the cart: the stored answer stands
+        # e.g. a fromCart replay after the first attempt's cart was bought: the stored answer stands
         stored = _stored_answer(member, digest, fingerprint)
         if stored is not None:
             return stored
@@ -229,8 +268,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
     terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else to_ms(p.sales_start_at), p.stock_shards)
              for p in products]
-    started = now_ms()
-    reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
+    reservation = Reservation(order_id, member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
     result = reserve(reservation, sold_out_look=sold_out_look)
     if result.kind == ReserveKind.REUSED:
@@ -243,9 +281,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     assert result.levels is not None
     levels = _start_saga(reservation, body.paymentToken, result.levels)
     _publish_levels(products, levels)
-    if body.fromCart:
-        clear_cart(member)
-    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING}
+    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING, "started": True}
 
 
 def _order_requested(order_id: str, member_id: str, lines: list[Line], total: int, created_ms: int, expires_ms: int,
@@ -480,7 +516,7 @@ def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
 GIVE_BACK = "give-back"  # the cancel/return step, as test fault injection names it (goodsdrop.faults)
 
 
-def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
+def give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
                lines: list[dict[str, Any]]) -> None:
     """Write the refund-and-restock request in the caller's transaction; it is published once that commits.
 
@@ -495,7 +531,7 @@ def _give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id
     faults.fail_commit_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines])
 
 
-def _given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
+def given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
     """After the commit: publish the request now (else the outbox sweep does)."""
     faults.crash_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines], order_id)
     outbox.publish_committed(timeout=PUBLISH_TIMEOUT_SECONDS)
@@ -514,8 +550,8 @@ def cancel_order(caller: Caller, order_id: str) -> dict[str, Any]:
         cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s "
                     "AND delivery_status = 'PREPARING'", (order_id,))
         cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
-        _give_back(tx, "OrderCancelled", order_id, caller.member_id, active)
-    _given_back(order_id, active)
+        give_back(tx, "OrderCancelled", order_id, caller.member_id, active)
+    given_back(order_id, active)
     return get_order(caller, order_id)
 
 
@@ -524,9 +560,41 @@ def cancel_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any
     return _end_line(caller, order_id, product_id, "PREPARING", "CANCELLED", "OrderLineCancelled")
 
 
-def return_line(caller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
-    """Return one delivered line: refund and units back to stock."""
-    return _end_line(caller, order_id, product_id, "DELIVERED", "RETURNED", "OrderLineReturned")
+def request_return(caller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
+    """Ask to return one delivered line within the return window; the seller decides on receipt.
+
+    Nothing is refunded or restocked here: the line becomes RETURN_REQUESTED, and only the seller's
+    acceptance (goodsdrop.order_desk.decide_return) refunds and restocks it. Asking again while the
+    request is open answers the same. The window is `settings.return_window_days` after delivery
+    (lines delivered before deliveries were timed count from their last change); after it, 409
+    `RETURN_WINDOW_CLOSED`.
+    """
+    with mysql_transaction() as cur:
+        order = _locked_order(cur, caller, order_id)
+        cur.execute("SELECT delivery_status, COALESCE(delivered_at, updated_at) AS delivered_at FROM order_products "
+                    "WHERE order_id = %s AND product_id = %s FOR UPDATE", (order_id, product_id))
+        line = cur.fetchone()
+        if line is None:
+            raise NotFound(f"order {order_id} has no product {product_id}")
+        status = line["delivery_status"]
+        if status == DeliveryStatus.RETURN_REQUESTED:
+            pass  # asked before: the same answer
+        elif order["status"] != OrderStatus.CONFIRMED or status != DeliveryStatus.DELIVERED:
+            raise Conflict("only a DELIVERED line of a confirmed order can be returned", code="INVALID_STATE",
+                           details={"deliveryStatus": status, "status": order["status"]})
+        else:
+            delivered = from_db(line["delivered_at"])
+            assert delivered is not None
+            closes = delivered + timedelta(days=settings.return_window_days)
+            if now() >= closes:
+                raise Conflict(f"returns are accepted for {settings.return_window_days} days after delivery",
+                               code="RETURN_WINDOW_CLOSED",
+                               details={"deliveredAt": iso(delivered), "returnWindowClosedAt": iso(closes),
+                                        "returnWindowDays": settings.return_window_days})
+            cur.execute("UPDATE order_products SET delivery_status = %s, return_requested_at = %s "
+                        "WHERE order_id = %s AND product_id = %s",
+                        (DeliveryStatus.RETURN_REQUESTED, db_now(), order_id, product_id))
+    return get_order(caller, order_id)
 
 
 def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new_status: str,
@@ -547,8 +615,8 @@ def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new
         if new_status == "CANCELLED" and all(r["delivery_status"] in ("CANCELLED", "RETURNED")
                                              for r in lines if r is not line):
             cur.execute("UPDATE orders SET status = 'CANCELLED' WHERE id = %s", (order_id,))
-        _give_back(tx, event_type, order_id, caller.member_id, [line])
-    _given_back(order_id, [line])
+        give_back(tx, event_type, order_id, caller.member_id, [line])
+    given_back(order_id, [line])
     return get_order(caller, order_id)
 
 
@@ -568,6 +636,7 @@ def update_delivery(seller: Caller, order_id: str, product_id: int, change: Deli
         if row["status"] != "CONFIRMED" or not allowed:
             raise Conflict(f"a {current} line of a {row['status']} order cannot become {wanted}", code="INVALID_STATE",
                            details={"deliveryStatus": current, "status": row["status"]})
-        cur.execute("UPDATE order_products SET delivery_status = %s WHERE order_id = %s AND product_id = %s",
-                    (wanted, order_id, product_id))
+        cur.execute("UPDATE order_products SET delivery_status = %s, delivered_at = %s WHERE order_id = %s "
+                    "AND product_id = %s",
+                    (wanted, db_now() if wanted == DeliveryStatus.DELIVERED else None, order_id, product_id))
     return {"orderId": order_id, **_item(product_id, row["count"], row["price"], wanted)}

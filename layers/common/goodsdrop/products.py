@@ -9,6 +9,7 @@ loaded the row just before an edit committed cannot put the old document back af
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,16 +19,19 @@ from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.clock import from_db, from_ms, iso, now, to_ms
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import NotFound, ValidationError
+from goodsdrop.fields import ID_PATTERN
 from goodsdrop.scripts import script
 
 DETAIL_TTL_SECONDS = 300
 MAX_ID = 2**63 - 1
+_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def parse_product_id(raw: str | None) -> int:
-    """A product id from a path segment: a positive integer in a string, else 400."""
-    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) < 1 or int(raw) > MAX_ID:
-        raise ValidationError("product id must be a positive integer", details={"fields": {"id": "malformed"}})
+    """A product id from a path segment (`goodsdrop.fields.ID_PATTERN`: no leading zero), else 400."""
+    if raw is None or not _ID.fullmatch(raw):
+        raise ValidationError("product id must be a positive integer without leading zeros",
+                              details={"fields": {"id": "malformed"}})
     return int(raw)
 
 

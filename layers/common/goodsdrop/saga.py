@@ -41,8 +41,9 @@ from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
 from goodsdrop import clock, failures, faults, keys, ledger, outbox, payment_gateway, topics
+from goodsdrop.cart import end_checkout
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
-from goodsdrop.codes import LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
+from goodsdrop.codes import CheckoutEnd, LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.consumers import Step
 from goodsdrop.errors import NotFound
 from goodsdrop.events import Envelope, publish
@@ -293,10 +294,12 @@ def confirm_order(event: Envelope) -> str:
             cur.execute("SELECT 1 FROM orders WHERE id = %s AND status = 'CONFIRMED'", (order_id,))
             if cur.fetchone() is not None:  # the first delivery may have died before closing the record
                 close_record(member, order_id, RecordStatus.CONFIRMED)
+                end_checkout(member, order_id, CheckoutEnd.BOUGHT)
         return _repeat(order_id)
     if failure:
         return failure
     close_record(member, order_id, RecordStatus.CONFIRMED)
+    end_checkout(member, order_id, CheckoutEnd.BOUGHT)  # a cart order's bought lines leave the cart
     faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
     return "confirmed"
 
@@ -356,7 +359,7 @@ def compensate_order(event: Envelope) -> str:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
                     ledger.set_state(cur, order_id, LedgerState.RELEASED, reason)
                     for line in entry.lines:
-                        settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                        settled.append(settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True))
                         released.append(line)
                 marked_failed = _end_order(cur, entry, OrderStatus.FAILED, reason, payment)
                 if marked_failed:
@@ -367,6 +370,7 @@ def compensate_order(event: Envelope) -> str:
     if not first:
         return _repeat(order_id)
     close_record(member, order_id, RecordStatus.FAILED, reason)
+    end_checkout(member, order_id, CheckoutEnd.RELEASED)  # a cart order's cart keeps its lines
     _stock_changed(settled)
     return f"failed: {reason}" if marked_failed else "nothing to compensate"
 
@@ -437,7 +441,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
                     ledger.set_state(cur, order_id, LedgerState.RELEASED, "PUBLISH_FAILED")
                     for line in entry.lines:
-                        settle(order_id, member, line, SettleTarget.RELEASED)
+                        settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
                     forget_expiry(member, order_id)
                     return 0
             if entry.state != LedgerState.OPEN:
@@ -451,7 +455,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
             ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
             ledger.set_state(cur, order_id, LedgerState.RELEASED, "EXPIRED")
             for line in entry.lines:
-                settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                settled.append(settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True))
                 released.append(line)
             _end_order(cur, entry, OrderStatus.EXPIRED, "EXPIRED", payment)
             _emit(tx, topics.ORDER_CLOSED, "OrderExpired", order_id, {"memberId": member})
@@ -459,6 +463,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         unsettle(order_id, released, member)
         raise
     close_record(member, order_id, RecordStatus.EXPIRED, "EXPIRED")
+    end_checkout(member, order_id, CheckoutEnd.RELEASED)
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))

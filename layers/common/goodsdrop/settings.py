@@ -54,6 +54,9 @@ class Settings:
     mysql_user: str
     mysql_password: str
     mysql_database: str
+    # PEM bundle of the CA that signs MySQL's server certificate (RDS/Aurora: Amazon's RDS bundle).
+    # Set: TLS required, certificate and host name verified. Empty (the local stack): no TLS at all.
+    mysql_tls_ca: str
     kafka_bootstrap: str
     aws_endpoint_url: str  # one endpoint for every AWS API: moto server, LocalStack, or "" for AWS itself
     aws_target: str  # "moto" | "localstack" | "aws"
@@ -83,6 +86,7 @@ class Settings:
     waiting_room_open_seconds: int  # the room closes this long after demand fell below the threshold
     waiting_room_pass_seconds: int  # how long an admitted buyer may order without queueing again
     sign_ups_per_ip_per_hour: int  # POST /members per source network (many people share a NAT)
+    return_window_days: int  # a delivered line may be asked back for this many days after its delivery
 
 
 def load() -> Settings:
@@ -109,6 +113,7 @@ def load() -> Settings:
         mysql_user=_str("GOODSDROP_MYSQL_USER", "goodsdrop"),
         mysql_password=_str("GOODSDROP_MYSQL_PASSWORD", "goodsdrop"),
         mysql_database=_str("GOODSDROP_MYSQL_DATABASE", "goodsdrop"),
+        mysql_tls_ca=_str("GOODSDROP_MYSQL_TLS_CA", ""),
         kafka_bootstrap=_str("GOODSDROP_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
         aws_endpoint_url=_str(
             "GOODSDROP_AWS_ENDPOINT_URL",
@@ -135,6 +140,7 @@ def load() -> Settings:
         waiting_room_open_seconds=_int("GOODSDROP_WAITING_ROOM_OPEN_SECONDS", 60),
         waiting_room_pass_seconds=_int("GOODSDROP_WAITING_ROOM_PASS_SECONDS", 120),
         sign_ups_per_ip_per_hour=_int("GOODSDROP_SIGN_UPS_PER_IP_PER_HOUR", 30),
+        return_window_days=_int("GOODSDROP_RETURN_WINDOW_DAYS", 14),
     )
 
 

@@ -24,11 +24,14 @@ import time
 import uuid
 from typing import Any
 
+import pymysql
+
 from goodsdrop import keys, ledger
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import now_ms
 from goodsdrop.codes import LedgerState, RebuildCode, SettleTarget
 from goodsdrop.errors import NotFound, ServiceUnavailable
+from goodsdrop.failures import MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT
 from goodsdrop.products import shard_count
 from goodsdrop.reservations.settlement import MARKER_TTL_SECONDS
 from goodsdrop.reservations.shards import forget_shards, home_shard, product_level, spread
@@ -39,6 +42,7 @@ LOADER_WAIT_SECONDS = 0.5
 RECOVERY_WAIT_SECONDS = 20.0
 REBUILD_TOKEN_MS = 10_000
 HELD_BATCH = 500
+HELD_ATTEMPTS = 3
 PUBLISH_GRACE_SECONDS = 2.5  # > the hot path's publish timeout (goodsdrop.orders.PUBLISH_TIMEOUT_SECONDS)
 
 
@@ -80,20 +84,34 @@ def rebuild_held(token: str) -> int:
 
     Held = units sold and not given back + units of reservations the ledger has OPEN. Claims made
     since the loss counted themselves already, so these are added (once per recovery token).
+
+    The ledger rows are read under share locks and Redis is written before they are released
+    (goodsdrop.ledger.held_units): a compensation, expiry or restock gives units back in Redis
+    before its MySQL commit, so reading committed state without locks could count an order whose
+    units Redis already had back (one member's `held` one order too high for good).
     """
-    by_member: dict[str, list[Any]] = {}
-    for member, product_id, units in ledger.held_units():
-        if units > 0:
-            by_member.setdefault(member, []).extend([product_id, units])
-    members = list(by_member)
-    for first in range(0, len(members), HELD_BATCH):
-        pipe = redis_client().pipeline(transaction=False)
-        for member in members[first:first + HELD_BATCH]:
-            counts = by_member[member]
-            script("load_held")(keys=[keys.member_held(member), keys.member_held_rebuilt(member)],
-                                args=[token, MARKER_TTL_SECONDS, len(counts) // 2, *counts], client=pipe)
-        pipe.execute()
-    return len(members)
+    for attempt in range(HELD_ATTEMPTS):
+        try:
+            with mysql_transaction() as cur:
+                by_member: dict[str, list[Any]] = {}
+                for member, product_id, units in ledger.held_units(cur):
+                    if units > 0:
+                        by_member.setdefault(member, []).extend([product_id, units])
+                members = list(by_member)
+                for first in range(0, len(members), HELD_BATCH):
+                    pipe = redis_client().pipeline(transaction=False)
+                    for member in members[first:first + HELD_BATCH]:
+                        counts = by_member[member]
+                        script("load_held")(keys=[keys.member_held(member), keys.member_held_rebuilt(member)],
+                                            args=[token, MARKER_TTL_SECONDS, len(counts) // 2, *counts], client=pipe)
+                    pipe.execute()
+            return len(members)
+        except pymysql.err.OperationalError as err:
+            # A deadlock with a saga step rolled the read back before anything was written; members
+            # written before a later failure are skipped on the next attempt (their rebuilt token).
+            if err.args[0] not in (MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT) or attempt == HELD_ATTEMPTS - 1:
+                raise
+    return 0  # (not reached: the last attempt returns or raises)
 
 
 def _rebuild(product_id: int) -> tuple[int, int]:

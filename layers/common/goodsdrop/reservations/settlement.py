@@ -27,11 +27,18 @@ from goodsdrop.scripts import script
 MARKER_TTL_SECONDS = 7 * 24 * 3600  # settled/restocked/held-returned markers outlive any retry
 
 
-def settle_call(order_id: str, product_id: int, shard: int, target: SettleTarget, client: Any) -> Any:
-    """Queue (or run, `client=None`) `lua/settle_hold.lua` for the order's hold in one shard."""
+def settle_call(order_id: str, product_id: int, shard: int, target: SettleTarget, client: Any, *,
+                undo_sale: bool = False) -> Any:
+    """Queue (or run, `client=None`) `lua/settle_hold.lua` for the order's hold in one shard.
+
+    A release undoes a sale made in Redis (its units come back) only with `undo_sale`: the caller
+    holds the order's ledger row and found it OPEN, so the sale never committed in MySQL. Without
+    it (the hot path, which cannot know) such a release is refused: giving back units MySQL sold
+    would let Redis sell them twice.
+    """
     return script("settle_hold")(keys=[keys.stock(product_id, shard), keys.stock_holds(product_id, shard),
                                        keys.stock_settled(product_id, order_id, shard)],
-                                 args=[order_id, target, MARKER_TTL_SECONDS], client=client)
+                                 args=[order_id, target, MARKER_TTL_SECONDS, "1" if undo_sale else "0"], client=client)
 
 
 def _summed(product_id: int, codes: list[int], levels: list[tuple[int, int]]) -> Settled:
@@ -58,15 +65,18 @@ def return_held(member_id: str | int, order_id: str, lines: list[Line], change: 
                           args=args)
 
 
-def settle(order_id: str, member_id: str | int, line: Line, target: SettleTarget) -> Settled:
+def settle(order_id: str, member_id: str | int, line: Line, target: SettleTarget, *,
+           undo_sale: bool = False) -> Settled:
     """End the order's holds on `line`'s product in every shard: sold ("C") or released ("X"); idempotent.
 
-    A release also gives the units back to the member's `held` count, exactly once.
+    A release also gives the units back to the member's `held` count, exactly once. It undoes a
+    sale made in Redis only with `undo_sale` (see `settle_call`); otherwise such a release is
+    REFUSED and nothing changes.
     """
     shards = shard_count(line.product_id)
     pipe = redis_client().pipeline(transaction=False)
     for shard in range(shards):
-        settle_call(order_id, line.product_id, shard, target, pipe)
+        settle_call(order_id, line.product_id, shard, target, pipe, undo_sale=undo_sale)
     answers = [[int(v) for v in raw] for raw in pipe.execute()]
     settled = _summed(line.product_id, [a[0] for a in answers], [(a[1], a[2]) for a in answers])
     if target == SettleTarget.RELEASED and settled.code != SettleCode.REFUSED:
@@ -75,7 +85,11 @@ def settle(order_id: str, member_id: str | int, line: Line, target: SettleTarget
 
 
 def release_order(order_id: str, member_id: str | int, lines: list[Line]) -> list[Settled]:
-    """Release every line of an order (on every shard) and give its units back to `held`."""
+    """Release every line of an order (on every shard) and give its units back to `held` (the hot path).
+
+    A line the saga already sold in Redis stays sold (REFUSED): the hot path cannot know whether
+    that sale committed in MySQL, and the saga ends the order either way.
+    """
     return [settle(order_id, member_id, line, SettleTarget.RELEASED) for line in lines]
 
 
@@ -83,13 +97,16 @@ def unsettle(order_id: str, lines: list[Line], member_id: str | int | None = Non
     """Undo settles whose MySQL transaction then failed: forget the markers and the cached stock.
 
     The next read rebuilds each product's shards from MySQL (where the transaction rolled back)
-    and the holds, so Redis and MySQL agree again; `held` units given back are counted again.
+    and the holds, so Redis and MySQL agree again; `held` units given back are counted again. A
+    rebuild already under way loses its token (`keys.stock_rebuild`): it may have read the markers
+    forgotten here, so its write is refused and it starts again (goodsdrop.reservations.rebuild).
     """
     pipe = redis_client().pipeline(transaction=False)
     for line in lines:
         for shard in range(shard_count(line.product_id)):
             pipe.delete(keys.stock_settled(line.product_id, order_id, shard))
             pipe.delete(keys.stock(line.product_id, shard))
+            pipe.delete(keys.stock_rebuild(line.product_id, shard))
     pipe.execute()
     if member_id is not None and lines:
         return_held(member_id, order_id, lines, HeldChange.UNDO)
@@ -113,7 +130,7 @@ def restock(order_id: str, member_id: str | int, line: Line) -> Settled:
 
 
 def unrestock(order_id: str, line: Line, member_id: str | int | None = None) -> None:
-    """Undo a restock whose MySQL transaction failed (forget the marker and the cached stock)."""
+    """Undo a restock whose MySQL transaction failed (forget the marker, the cached stock, a rebuild under way)."""
     shards = shard_count(line.product_id)
     pipe = redis_client().pipeline(transaction=False)
     if member_id is not None:
@@ -122,6 +139,7 @@ def unrestock(order_id: str, line: Line, member_id: str | int | None = None) -> 
         if member_id is None:
             pipe.delete(keys.stock_restocked(line.product_id, order_id, shard))
         pipe.delete(keys.stock(line.product_id, shard))
+        pipe.delete(keys.stock_rebuild(line.product_id, shard))
     pipe.execute()
     if member_id is not None:
         return_held(member_id, order_id, [line], HeldChange.UNDO)
