@@ -52,7 +52,7 @@ from bench.core import CoreResult, redis_benchmark, reservation_core
 from bench.drop_fixtures import BenchRun
 from bench.loadgen import Phases
 from bench.plots import Bars, Curve, CurvePanel, bar_chart, curve_chart
-from bench.procs import StackCpu, delta
+from bench.procs import StackCpu, cpu_detail, delta, per_request
 from goodsdrop.reservations import STRATEGIES
 from goodsdrop.settings import settings
 
@@ -313,12 +313,18 @@ def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespac
         f"when it opens in {max(start_at - time.monotonic(), 0):.1f} s")
     load_before = loadavg()[0]
     snapshots: list[dict[str, float]] = []
+    api_details: list[dict[str, float]] = []
+
+    def snapshot() -> None:
+        snapshots.append(cpu.snapshot())
+        api_details.append(cpu_detail(cpu.groups.get("api", [])))
+
     fired = loadgen.fire_orders(api(), tokens, drop.product_id, f"d{uuid.uuid4().hex[:8]}",
                                 connections=clients, per_connection=requests, start_at=start_at,
                                 label=f"{strategy}: {clients} clients x {requests}",
-                                on_start=lambda: snapshots.append(cpu.snapshot()),
-                                on_end=lambda: snapshots.append(cpu.snapshot()))
+                                on_start=snapshot, on_end=snapshot)
     used = delta(snapshots[0], snapshots[-1]) if len(snapshots) == 2 else {}
+    api_detail = per_request(api_details[0], api_details[-1], fired.requests) if len(api_details) == 2 else None
     load_after = loadavg()[0]
     accepted = fired.counts.get("202", 0)
     saga = wait_saga(drop.product_id, accepted, args.saga_wait, f"{strategy}: saga to CONFIRMED")
@@ -327,6 +333,7 @@ def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespac
     if time_in_process and strategy == "lua" and used.get("api"):
         in_process = in_process_path(run, len(buyers), fired.requests, accepted, args)
         in_process["api_under_load_us"] = round(1e6 * used["api"] / max(fired.requests, 1), 1)
+        in_process["api_under_load"] = api_detail
         in_process["ratio"] = round(in_process["api_under_load_us"] / in_process["mix_us"], 2)
     return {
         "name": strategy, "label": LABELS[strategy], "kind": "http", "product_id": drop.product_id,
@@ -355,13 +362,14 @@ def in_process_path(run: BenchRun, first_buyer: int, requests: int, accepted: in
     sold_out = run.new_drop("[bench] in-process path (sold out)", 0, opens_in=timedelta(seconds=-5),
                             per_member_limit=args.limit)
     refused_us = probe.whole_path_us(sold_out.product_id, refusals, 409)
+    refused_detail = probe.last_detail
     on_sale_n = 50 if args.quick else 100
     on_sale = run.new_drop("[bench] in-process path (accepted)", on_sale_n + 250, opens_in=timedelta(seconds=-5),
                            per_member_limit=args.limit)
     accepted_us = probe.whole_path_us(on_sale.product_id, on_sale_n, 202, offset=refusals + 200)
     mix = ((requests - accepted) * refused_us + accepted * accepted_us) / max(requests, 1)
     return {"refused_us": round(refused_us, 1), "accepted_us": round(accepted_us, 1), "mix_us": round(mix, 1),
-            "refusals_timed": refusals, "accepted_timed": on_sale_n}
+            "refusals_timed": refusals, "accepted_timed": on_sale_n, "refused": refused_detail}
 
 
 # ---------------------------------------------------------------------------- the other benchmarks
@@ -490,6 +498,17 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
+def _switches(path: dict[str, Any]) -> str:
+    """Per request: user/system CPU and context switches, the API workers under the drop vs in-process."""
+    load, alone = path.get("api_under_load"), path.get("refused")
+    if not load or not alone:
+        return ""
+    return (f". Per request, API workers under the drop: user {load['user_us']:,.0f} µs + system "
+            f"{load['sys_us']:,.0f} µs, {load['voluntary']:.1f} voluntary and {load['involuntary']:.1f} "
+            f"involuntary context switches; in-process (sold out): user {alone['user_us']:,.0f} µs + system "
+            f"{alone['sys_us']:,.0f} µs, {alone['voluntary']:.1f} and {alone['involuntary']:.1f}")
+
+
 def _codes(codes: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v:,}" for k, v in codes.items())
 
@@ -601,7 +620,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"the drop; in-process {path['refused_us']:,.0f} µs per sold-out refusal "
                 f"({path['refusals_timed']:,} timed) and {path['accepted_us']:,.0f} µs per accepted order "
                 f"({path['accepted_timed']:,} timed), {path['mix_us']:,.0f} µs for the drop's mix of answers: "
-                f"**{path['ratio']:.2f}x**")
+                f"**{path['ratio']:.2f}x**" + _switches(path))
     if cpu_lines:
         lines += ["", "Where the CPU went during each fire (CPU seconds per process group; the ceiling assumes "
                       "the path stays CPU-bound):", "", *cpu_lines]

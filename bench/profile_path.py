@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench.drop_fixtures import BenchRun, bench_address
 from bench.flash_drop import RESULTS, write_results
+from bench.procs import per_request, self_detail
 from goodsdrop.settings import settings
 
 
@@ -91,6 +92,7 @@ class PathProbe:
         self.buyers = run.buyers(first + buyers)
         self.host = f"127.0.0.1:{settings.api_port}"
         self._used = first  # buyers (and their tokens) handed out so far; the first `first` are others'
+        self.last_detail: dict[str, float] = {}  # the last whole_path_us: user/sys µs, context switches per request
 
 
     def tokens(self, count: int) -> list[str]:
@@ -124,10 +126,13 @@ class PathProbe:
         for i in range(warm):
             self.order(product_id, tokens[i], bench_address(offset + i), expect)
         measured = tokens[warm:] if fresh_tokens else [tokens[i % warm] for i in range(n)]
+        detail = self_detail()
         started = time.process_time()
         for i, token in enumerate(measured):
             self.order(product_id, token, bench_address(offset + warm + i), expect)
-        return (time.process_time() - started) / n * 1e6
+        spent = (time.process_time() - started) / n * 1e6
+        self.last_detail = per_request(detail, self_detail(), n)
+        return spent
 
 
 def sold_out_us(run: BenchRun, n: int = 1000) -> float:
