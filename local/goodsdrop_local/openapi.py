@@ -120,6 +120,7 @@ class Product(_Doc):
     updatedAt: str | None  # noqa: N815
     stock: int
     status: SaleStatus
+    listed: bool | None = Field(None, description="the seller's own views only: false while off sale")
 
 
 class ProductPage(_Doc):
@@ -300,6 +301,8 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("GET", "/products/{id}"): RouteDoc(200, Product, (400, 404)),
     ("PATCH", "/products/{id}"): RouteDoc(200, Product, (400, 403, 404)),
     ("GET", "/products/{id}/stock"): RouteDoc(200, Stock, (400, 404)),
+    ("PUT", "/products/{id}/listing"): RouteDoc(200, Product, (400, 403, 404)),
+    ("DELETE", "/products/{id}"): RouteDoc(204, None, (400, 403, 404, 409)),
     ("PUT", "/products/{id}/stock"): RouteDoc(200, Stock, (400, 403, 404, 409)),
     ("GET", "/sellers/me/products"): RouteDoc(200, ProductPage, (400, 403), PAGE),
     ("POST", "/orders"): RouteDoc(202, OrderAccepted, (403, 404, 409, 429), (

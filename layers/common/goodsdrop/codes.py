@@ -24,6 +24,7 @@ class TakeCode(IntEnum):
 
     NOT_LOADED = -2  # the shard's stock is not in Redis: load it and call again
     HOLD_ENDED = -4  # the order's hold already ended in this shard (released or sold): take nothing
+    CLOSED = -5  # the product is off sale (unlisted or deleted): no new hold
 
 
 class SettleCode(IntEnum):

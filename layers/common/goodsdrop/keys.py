@@ -148,6 +148,11 @@ def stock_restocked(product_id: int | str, order_id: str, shard: int = 0) -> str
     return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:restocked:{order_id}"
 
 
+def stock_closed(product_id: int | str, shard: int = 0) -> str:
+    """Present while the product is off sale (unlisted or deleted): this shard takes no new reservation."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:closed"
+
+
 def stock_rebuild(product_id: int | str, shard: int = 0) -> str:
     """The token of the rebuild under way for a shard: its absence means Redis lost the shard meanwhile,
     or a saga step undid a settle the rebuild may have read (goodsdrop.reservations.unsettle)."""

@@ -46,7 +46,15 @@ from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
 from goodsdrop.paging import page_body
-from goodsdrop.products import MAX_ID, Product, get_product, known_shard_count, product_from, sale_status
+from goodsdrop.products import (
+    MAX_ID,
+    Product,
+    get_product,
+    known_shard_count,
+    listing_of,
+    product_from,
+    sale_status,
+)
 from goodsdrop.reservations import (
     Line,
     Reservation,
@@ -141,6 +149,8 @@ def _requested_lines(body: PlaceOrder, cart: list[tuple[int, int]] | None) -> li
 
 def _refusal(outcome: dict[str, Any]) -> Conflict:
     code, product = outcome["code"], str(outcome["productId"])
+    if code == "PRODUCT_UNAVAILABLE":
+        return Conflict(f"product {product} is no longer on sale", code=code, details={"productId": product})
     if code == "NOT_ON_SALE":
         starts = iso(from_ms(int(outcome["salesStartMs"])))
         return Conflict(f"product {product} is not on sale until {starts}", code=code,
@@ -214,6 +224,20 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
     return _place(caller, body, digest, fingerprint, restarts=1, details=details, sold_out_look=look)
 
 
+def _product_on_sale(product_id: int, details: dict[int, Any] | None = None) -> Product:
+    """The product to reserve; 409 PRODUCT_UNAVAILABLE for one its seller unlisted or deleted, 404 for none.
+    `details`: detail cache values read already, by product id."""
+    try:
+        if details and product_id in details:
+            return product_from(product_id, details[product_id])
+        return get_product(product_id)
+    except NotFound:
+        if listing_of(product_id) is not None:
+            raise Conflict(f"product {product_id} is no longer on sale", code="PRODUCT_UNAVAILABLE",
+                           details={"productId": str(product_id)}) from None
+        raise
+
+
 def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
            details: dict[int, Any] | None = None, sold_out_look: SoldOutLook | None = None) -> dict[str, Any]:
     """Place the order; a cart order first marks the cart as being bought (goodsdrop.cart's checkout).
@@ -257,9 +281,8 @@ def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprin
     member = caller.member_id
     try:
         wanted = _requested_lines(body, cart)
-        products = [product_from(product_id, details[product_id]) if details and product_id in details
-                    else get_product(product_id) for product_id, _ in wanted]
-    except (ValidationError, NotFound):
+        products = [_product_on_sale(product_id, details) for product_id, _ in wanted]
+    except (ValidationError, NotFound, Conflict):
         # e.g. a fromCart replay after the first attempt's cart was bought: the stored answer stands
         stored = _stored_answer(member, digest, fingerprint)
         if stored is not None:
