@@ -16,7 +16,7 @@ ifeq ($(CLUSTER),1)
 export GOODSDROP_REDIS_CLUSTER := 1
 endif
 
-.PHONY: help install up down reset status test test-down lint build deploy-localstack invoke bench bench-shards \
+.PHONY: help install up down reset status test test-unit test-down lint lock build deploy-localstack invoke bench bench-shards \
 	bench-core bench-cold-starts bench-clean logs openapi chaos dlq
 
 help: ## List the targets
@@ -63,16 +63,28 @@ test: install ## Run every test on a separate test stack: make test PYTEST_ARGS=
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
+# The unit tests need no server: nothing is started, nothing is reached.
+test-unit: install ## Run the unit tests only (no server): make test-unit PYTEST_ARGS="-q -k openapi"
+	@$(PYTHON) -m pytest $(PYTEST_ARGS) tests/unit
+
 SAM_VENV := .venv-sam/bin
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$(or $(AWS_REGION),$(AWS_DEFAULT_REGION),ap-northeast-2)
 SHELL_SCRIPTS := scripts/*.sh .ci/run infra/localstack/*.sh tests/fixtures/aws-events/*.sh
 
-lint: install ## ruff, import-linter (the layers of pyproject.toml), cfn-lint and `sam validate --lint` on infra/template.yaml, shellcheck
+lint: install ## ruff, import-linter (the layers of pyproject.toml), mypy (layers/common, local/), cfn-lint and `sam validate --lint` on infra/template.yaml, shellcheck
 	@$(PYTHON) -m ruff check .
 	@out=$$(.venv/bin/lint-imports --no-cache 2>&1) || { echo "$$out" | sed -n '/Broken contracts/,$$p'; exit 1; }
+	@$(PYTHON) -m mypy layers/common/goodsdrop local/goodsdrop_local
 	@$(SAM_VENV)/cfn-lint infra/template.yaml
 	@$(SAM_ENV) $(SAM_VENV)/sam validate --lint --template-file infra/template.yaml
 	@shellcheck $(SHELL_SCRIPTS)
+
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(CURDIR)/.venv/bin/pip-compile --quiet --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+lock: install ## Pin requirements.in into requirements.txt, and the layer's requirements.in (same versions) beside it
+	@$(PIP_COMPILE) -o requirements.txt requirements.in
+	@cd layers/common && $(PIP_COMPILE) -o requirements.txt requirements.in
 
 build: install ## sam build (no container) into .aws-sam/build: make build BUILD_DIR=...
 	@scripts/sam_build.sh $(BUILD_DIR)
@@ -102,8 +114,8 @@ bench-shards: install ## One hot key vs sharded stock on the Redis Cluster: make
 logs: ## Follow the stack's logs
 	@tail -n 20 -F $(STACK_DIR)/logs/*.log
 
-openapi: ## Regenerate functions/openapi/openapi.json (GET /openapi.json) from the template and the handlers
-	@$(PYTHON) -m goodsdrop_local.openapi
+openapi: ## Regenerate functions/openapi/openapi.json from the template, the handlers and goodsdrop/responses.py (ARGS=--check)
+	@$(PYTHON) -m contract.openapi $(ARGS)
 
 chaos: ## Run the chaos drills on the running stack: make chaos ARGS="--long"
 	@$(PYTHON) -m bench.chaos $(ARGS)

@@ -57,13 +57,14 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.invariants import Report, check, wait_settled
 from bench.poison import CONSUMED, Written, write_bad_records
-from goodsdrop import faults, keys, topics
+from goodsdrop import keys, topics
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.saga import STOCK_PERSISTENCE
 from goodsdrop.settings import settings
 from goodsdrop_local import stack as local_stack
 from goodsdrop_local.dlq import DeadLetterTopic
 from goodsdrop_local.status import read_status
+from tests.support import faults
 from tests.support.accounts import Account, new_account
 
 API = f"http://127.0.0.1:{settings.api_port}"
@@ -583,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--shards", type=int, default=1, help="split each drop's live stock over 1-16 shards")
     args = parser.parse_args(argv)
+    # The drills inject faults at the saga's checkpoints: a runtime started without the tests' observer
+    # is restarted with it (its code fingerprint includes the variable).
+    os.environ.setdefault(faults.OBSERVER_ENV, faults.OBSERVER)
     local_stack.ensure_up()
     results = []
     for name in args.drill or list(FAULTS):

@@ -21,6 +21,10 @@ os.environ.setdefault("GOODSDROP_WAITING_ROOM_ADMIT_RATE", "0")
 # rotated-out key refused without waiting a minute.
 os.environ.setdefault("GOODSDROP_JWT_KEY_REFRESH_SECONDS", "2")
 
+# The runtime the tests start lets the tests inject faults into the saga's steps: it registers
+# tests/support/faults.py at the layer's checkpoints (goodsdrop.checkpoints); nothing else does.
+os.environ.setdefault("GOODSDROP_CHECKPOINT_OBSERVER", "tests.support.faults:observe")
+
 # Every Lua script call (here and in the runtime the tests start) checks that its keys share one
 # Redis Cluster slot, so a single-Redis run catches what a cluster would refuse (goodsdrop.scripts).
 os.environ.setdefault("GOODSDROP_CHECK_SCRIPT_SLOTS", "1")

@@ -90,7 +90,7 @@ class StreamConnection(asyncio.Protocol):
             headers[name.strip().lower()] = value.strip()
         self._route(method, target, headers)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - asyncio's Protocol signature
         if self.streaming:
             self.state.hub.unsubscribe(self)
         self.streaming = False

@@ -25,7 +25,7 @@ def _policy(event: APIGatewayAuthorizerRequestEvent, principal: str, context: di
 
 
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
-def handler(event: APIGatewayAuthorizerRequestEvent, context: object) -> dict:
+def handler(event: APIGatewayAuthorizerRequestEvent, context: object) -> dict:  # noqa: ARG001 - Lambda's signature
     header = event.headers.get("authorization") or event.headers.get("Authorization") or ""
     scheme, _, token = header.partition(" ")
     try:

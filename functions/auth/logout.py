@@ -12,7 +12,7 @@ app = make_resolver()
 
 
 @app.post("/auth/logout")
-def post():
+def post() -> Response[None]:
     caller = current_caller(app)
     logout(caller.member_id, caller.session_id, caller.token_id, caller.token_expires_at)
     return Response(status_code=204, body="")

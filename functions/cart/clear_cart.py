@@ -12,7 +12,7 @@ app = make_resolver()
 
 
 @app.delete("/cart")
-def delete():
+def delete() -> Response[None]:
     clear_cart(current_caller(app).member_id)
     return Response(status_code=204)
 

@@ -12,7 +12,7 @@ app = make_resolver()
 
 
 @app.delete("/cart/items/<product_id>")
-def delete(product_id: str):
+def delete(product_id: str) -> Response[None]:
     remove_from_cart(current_caller(app).member_id, parse_cart_product_id(product_id))
     return Response(status_code=204)
 

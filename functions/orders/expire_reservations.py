@@ -8,7 +8,7 @@ logger = Logger()
 
 
 @logger.inject_lambda_context
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: object) -> dict:  # noqa: ARG001 - Lambda's signature (a schedule)
     expired = expire_due_reservations()
     if expired:
         logger.debug("reservations expired", extra={"expired": expired})

@@ -8,7 +8,7 @@ logger = Logger()
 
 
 @logger.inject_lambda_context
-def handler(event: dict, context: object) -> dict:
+def handler(event: dict, context: object) -> dict:  # noqa: ARG001 - Lambda's signature (a schedule)
     published = sweep()
     if published:
         logger.info("outbox rows published by the sweep", extra={"published": published})

@@ -13,7 +13,7 @@ app = make_resolver()
 
 
 @app.delete("/products/<product_id>")
-def delete(product_id: str):
+def delete(product_id: str) -> Response[None]:
     caller = require_seller(app)
     delete_product(caller.member_id, parse_product_id(product_id))
     return Response(status_code=204)

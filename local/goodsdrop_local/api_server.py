@@ -27,7 +27,8 @@ class HeaderCaseProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._raw_names: list[bytes] = []
-        self.scope["extensions"] = {RAW_HEADER_NAMES: self._raw_names}
+        # The runtime's own extension: the header names as the client sent them (a list, not a dict).
+        self.scope["extensions"] = {RAW_HEADER_NAMES: self._raw_names}  # type: ignore[dict-item]
 
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from goodsdrop import keys
-from goodsdrop.clients import mysql_transaction, redis_client
+from goodsdrop.clients import fetch_one, mysql_transaction, redis_client
 from goodsdrop.clock import db_now
 from goodsdrop.passwords import hash_password
 
@@ -145,7 +145,7 @@ def load() -> str:
     with mysql_transaction() as cur:
         cur.execute("SELECT COUNT(*) AS n FROM members WHERE email IN %s",
                     ([BUYER[0], *(s[0] for s in SELLERS)],))
-        known_accounts = int(cur.fetchone()["n"])
+        known_accounts = int(fetch_one(cur)["n"])
         _member(cur, *BUYER, "member")
         seller_ids = {}
         for email, password, name, shop, address, contact, registration in SELLERS:

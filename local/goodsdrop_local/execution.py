@@ -45,11 +45,29 @@ class _TimedOut(BaseException):
     """Raised inside the handler by the timer; BaseException so handler code can't swallow it."""
 
 
-def _on_alarm(signum: int, frame: Any) -> None:
+def _on_alarm(_signum: int, _frame: Any) -> None:
     raise _TimedOut()
 
 
 _applied_env: dict[str, str] | None = None
+
+# Names `module:function`, an observer of the layer's checkpoints (goodsdrop.checkpoints) that the
+# tests use to inject faults (tests/support/faults.py). Unset, as always outside tests: none, as on AWS.
+CHECKPOINT_OBSERVER_ENV = "GOODSDROP_CHECKPOINT_OBSERVER"
+_installed_observer: str | None = None
+
+
+def install_checkpoint_observer() -> None:
+    """Register the checkpoint observer `GOODSDROP_CHECKPOINT_OBSERVER` names, if any (once per process)."""
+    global _installed_observer
+    wanted = os.environ.get(CHECKPOINT_OBSERVER_ENV, "")
+    if not wanted or wanted == _installed_observer:
+        return
+    from goodsdrop import checkpoints
+
+    module_name, _, function_name = wanted.partition(":")
+    checkpoints.observe(getattr(importlib.import_module(module_name), function_name))
+    _installed_observer = wanted
 
 
 def _apply_environment(env: dict[str, str]) -> None:
@@ -76,6 +94,7 @@ class WarmFunction:
             if str(layer) not in sys.path:
                 sys.path.insert(0, str(layer))
         _apply_environment(self.spec.environment)
+        install_checkpoint_observer()
         module_name = f"goodsdrop_fn_{self.spec.logical_id}"
         spec = importlib.util.spec_from_file_location(module_name, self.spec.module_file)
         if spec is None or spec.loader is None:

@@ -178,7 +178,7 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):
     def __init__(self, poller: MappingPoller) -> None:
         self.poller = poller
 
-    def on_partitions_revoked(self, revoked: Any) -> None:
+    def on_partitions_revoked(self, revoked: Any) -> None:  # noqa: ARG002 - kafka-python's listener signature
         self.poller._commit()
 
     def on_partitions_assigned(self, assigned: Any) -> None:

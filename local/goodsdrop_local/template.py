@@ -35,6 +35,7 @@ def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) ->
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode), node
         value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
@@ -293,7 +294,7 @@ def _cors(spec: Any, resolve: Resolver) -> Cors | None:
                 allow_credentials=str(spec.get("AllowCredentials", False)).lower() == "true")
 
 
-def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> App:
+def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> App:  # noqa: C901 - a branch per resource type
     """Parse the SAM template at `path` into an `App`."""
     environ = dict(os.environ if environ is None else environ)
     doc = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
@@ -381,10 +382,10 @@ def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> A
                 if rate is None and burst is None:
                     continue
                 # ResourcePath writes "/" inside the path as "~1": /~1auth~1login is /auth/login.
-                path = str(resolve(setting.get("ResourcePath", "/*")))
-                path = path if path == "/*" else path.removeprefix("/").replace("~1", "/") or "/"
+                resource = str(resolve(setting.get("ResourcePath", "/*")))
+                resource = resource if resource == "/*" else resource.removeprefix("/").replace("~1", "/") or "/"
                 # An unset limit is the account's (10,000 per second, burst 5,000).
-                app.throttles[(str(resolve(setting.get("HttpMethod", "*"))).upper(), path)] = Throttle(
+                app.throttles[(str(resolve(setting.get("HttpMethod", "*"))).upper(), resource)] = Throttle(
                     float(resolve(rate) if rate is not None else 10_000),
                     int(float(resolve(burst) if burst is not None else 5_000)))
         elif rtype == "AWS::ECS::TaskDefinition":

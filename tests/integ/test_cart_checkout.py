@@ -12,12 +12,13 @@ import uuid
 import httpx
 import pytest
 
-from goodsdrop import faults, keys
+from goodsdrop import keys
 from goodsdrop.cart import cart_lines
 from goodsdrop.clients import redis_client
 from goodsdrop.clock import now_ms
 from goodsdrop.saga import STOCK_PERSISTENCE, expire_reservation
 from goodsdrop.settings import settings
+from tests.support import faults
 from tests.support.accounts import new_account
 from tests.support.orders import API, make_product, order_status, place, wait_final, wait_for
 

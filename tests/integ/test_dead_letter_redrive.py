@@ -15,9 +15,10 @@ import sys
 import httpx
 import pytest
 
-from goodsdrop import faults, payment_gateway, topics
+from goodsdrop import payment_gateway, topics
 from goodsdrop.saga import STOCK_PERSISTENCE
 from goodsdrop_local.template import REPO_ROOT
+from tests.support import faults
 from tests.support.accounts import new_account
 from tests.support.orders import (
     make_product,

@@ -15,12 +15,13 @@ import uuid
 import httpx
 import pytest
 
-from goodsdrop import faults, payment_gateway, reservations, topics
+from goodsdrop import payment_gateway, reservations, topics
 from goodsdrop.clients import mysql_cursor
 from goodsdrop.events import publish
 from goodsdrop.ids import new_ulid
 from goodsdrop.orders import _order_requested
 from goodsdrop.saga import STOCK_PERSISTENCE
+from tests.support import faults
 from tests.support.accounts import new_account
 from tests.support.orders import (
     API,

@@ -1,6 +1,6 @@
 """The order saga on the running stack: retries, compensation, duplicates, a crash mid-batch, expiry, Redis loss.
 
-Failures are injected with goodsdrop.faults (test-only, honoured on the local stack only): a
+Failures are injected with tests/support/faults.py (through the layer's checkpoints, on the local stack only): a
 product id marked for a step makes that step fail for orders of that product.
 """
 
@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from goodsdrop import dead_letters, faults, keys, payment_gateway, reservations, topics
+from goodsdrop import dead_letters, keys, payment_gateway, reservations, topics
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.events import publish
 from goodsdrop.ids import new_ulid
@@ -22,6 +22,7 @@ from goodsdrop.saga import STOCK_PERSISTENCE, expire_due_reservations, expire_re
 from goodsdrop.stock import read_stock
 from goodsdrop_local.execution import FunctionPool
 from goodsdrop_local.template import load
+from tests.support import faults
 from tests.support.accounts import new_account
 from tests.support.orders import (
     API,

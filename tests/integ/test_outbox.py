@@ -1,7 +1,8 @@
 """Refunds are never lost (issue 14): a cancel or return announces its refund only once it committed, a committed
 one always gets it, and a rolled-back attempt followed by its retry refunds and restocks exactly once.
 
-Faults come from goodsdrop.faults (test-only): `fail-commit:give-back` fails the transaction at its commit after
+Faults come from tests/support/faults.py (through the layer's checkpoints): `fail-commit:give-back` fails the
+transaction at its commit after
 everything in it (the event included) was written - where the old code had already published the refund;
 `crash-after-commit:give-back` kills the process between the commit and the publish.
 """
@@ -16,11 +17,12 @@ import time
 import httpx
 import pytest
 
-from goodsdrop import faults, outbox, payment_gateway, topics
+from goodsdrop import outbox, payment_gateway, topics
 from goodsdrop.clients import mysql_cursor
 from goodsdrop.orders import GIVE_BACK
 from goodsdrop_local.execution import FunctionPool
 from goodsdrop_local.template import REPO_ROOT, load
+from tests.support import faults
 from tests.support.orders import API, confirmed_sale, mysql_stock, records_for, settled, wait_drained, wait_for
 
 RETURNS_GROUP = "goodsdrop-returns"
@@ -125,7 +127,9 @@ def test_a_process_killed_between_commit_and_publish_still_refunds_once(client, 
     _, buyer, order_id, a, b = sale
     faults.inject(f"{faults.CRASH_AFTER_COMMIT}:{GIVE_BACK}", a)
     # The cancel runs in a process of its own, which the fault kills right after the commit.
-    code = ("from goodsdrop.callers import Caller; from goodsdrop.orders import cancel_order; "
+    code = ("from goodsdrop import checkpoints; from tests.support.faults import observe; "
+            "checkpoints.observe(observe); "
+            "from goodsdrop.callers import Caller; from goodsdrop.orders import cancel_order; "
             f"cancel_order(Caller(member_id={str(buyer.member_id)!r}, role='member', email_verified=True), "
             f"{order_id!r})")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / p) for p in ("layers/common", "local", "."))}

@@ -15,11 +15,12 @@ import uuid
 import httpx
 import pytest
 
-from goodsdrop import faults, keys, reservations
+from goodsdrop import keys, reservations
 from goodsdrop.admission import open_waiting_room
 from goodsdrop.clients import redis_client
 from goodsdrop.ids import new_ulid
 from goodsdrop.saga import STOCK_PERSISTENCE
+from tests.support import faults
 from tests.support.accounts import new_account
 from tests.support.orders import (
     API,

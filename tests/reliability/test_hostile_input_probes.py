@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from contract.openapi import OUTPUT
 from goodsdrop.http import MAX_JSON_DEPTH
 from goodsdrop.settings import settings
 from goodsdrop_local.gateway import MAX_HEADER_BYTES
-from goodsdrop_local.openapi import OUTPUT
 from goodsdrop_local.template import load
 from tests.support.accounts import new_account
 from tests.support.auth_flow import reset_local_ip_throttle

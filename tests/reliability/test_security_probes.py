@@ -20,11 +20,11 @@ import httpx
 import jwt
 import pytest
 
+from contract.openapi import OUTPUT
 from goodsdrop import keys
 from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.settings import settings
 from goodsdrop.tokens import issue_access_token, signing_key
-from goodsdrop_local.openapi import OUTPUT
 from goodsdrop_local.stack import LOG_DIR
 from goodsdrop_local.template import load
 from tests.support.accounts import PASSWORD, Account, new_account

@@ -18,8 +18,8 @@ from goodsdrop import consumers, failures
 from goodsdrop.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, ValidationError
 from goodsdrop.event_schemas import SCHEMAS, OrderRequested
 from goodsdrop.events import Envelope, decode_record
-from goodsdrop.faults import SimulatedOutage
 from goodsdrop.payment_gateway import GatewayUnavailable
+from tests.support.faults import SimulatedOutage
 
 ORDER = "01KAAAAAAAAAAAAAAAAAAAAAA1"
 REQUESTED = {"orderId": ORDER, "memberId": "7", "lines": [{"productId": "2", "quantity": 1, "price": 900}],

@@ -8,8 +8,9 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
+from contract.openapi import OUTPUT, ROUTES, build, main, render
 from goodsdrop.fields import ID_PATTERN
-from goodsdrop_local.openapi import OUTPUT, ROUTES, build, render
+from goodsdrop.responses import OrderAccepted
 from goodsdrop_local.template import load
 
 
@@ -19,7 +20,15 @@ def document():
 
 
 def test_the_checked_in_document_is_fresh(document):
-    assert OUTPUT.read_text() == render(document), "run `python -m goodsdrop_local.openapi`"
+    assert OUTPUT.read_text() == render(document), "run `make openapi`"
+
+
+def test_the_check_mode_passes_the_checked_in_document_and_fails_a_stale_one(tmp_path, capsys):
+    assert main(["--check"]) == 0
+    stale = tmp_path / "openapi.json"
+    stale.write_text(OUTPUT.read_text().replace('"title": "GoodsDrop HTTP API"', '"title": "another API"'))
+    assert main(["--check", "--output", str(stale)]) == 1
+    assert "is stale" in capsys.readouterr().err
 
 
 def test_it_is_a_valid_openapi_document(document):
@@ -73,3 +82,10 @@ def test_sign_up_rules_are_stated(document):
     assert (sign_up["password"]["minLength"], sign_up["password"]["maxLength"]) == (8, 128)
     assert sign_up["email"]["maxLength"] == 254 and sign_up["email"]["pattern"].startswith("^")
     assert sign_up["name"]["maxLength"] == 100 and "letters of any script" in sign_up["name"]["description"]
+
+
+def test_answers_are_the_layers_response_models(document):
+    ok = document["paths"]["/orders"]["post"]["responses"]["202"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/OrderAccepted"}
+    assert document["components"]["schemas"]["OrderAccepted"] == OrderAccepted.model_json_schema()
+    assert "content" not in document["paths"]["/cart"]["delete"]["responses"]["204"]

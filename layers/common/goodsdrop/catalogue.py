@@ -33,7 +33,7 @@ from pydantic import (
 
 from goodsdrop import clock, keys, stock
 from goodsdrop.admission import close_waiting_room
-from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Conflict, Forbidden, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, check_visible
@@ -175,6 +175,12 @@ def _item(product: Product, available: int) -> dict[str, Any]:
     return product.to_json() | {"stock": available, "status": sale_status(available, product.sales_start_at)}
 
 
+def product_detail(product_id: int) -> dict[str, Any]:
+    """A product as GET /products/{id} shows it: the cached detail with its live stock and sale status."""
+    product, level = get_product(product_id), stock.read_stock(product_id)
+    return product.to_json() | {"stock": level.stock, "status": level.status}
+
+
 def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
     """Create a product with its stock; returns it as the API shows it (with stock and status)."""
     with mysql_transaction() as cur:
@@ -187,7 +193,7 @@ def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
         product_id = int(cur.lastrowid)
         cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, new.stock))
         cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
-        product = product_from_row(cur.fetchone())
+        product = product_from_row(fetch_one(cur))
     # Keys left from an earlier life of this id (a database reset without a Redis flush) must go.
     redis_client().delete(keys.product_detail(product_id))
     forget_shards(product_id, product.stock_shards)
@@ -223,7 +229,7 @@ def update_product(member_id: str | int, product_id: int, changes: ProductChange
         assignments = ", ".join(f"{_COLUMNS[name]} = %s" for name in values)
         cur.execute(f"UPDATE products SET {assignments} WHERE id = %s", (*values.values(), product_id))
         cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
-        product = product_from_row(cur.fetchone())
+        product = product_from_row(fetch_one(cur))
     cache_product(product)  # newer stamp: replaces the old copy, and no older copy can come back
     return _item(product, stock.read_stock(product_id).stock)
 
@@ -276,7 +282,7 @@ def set_listing(member_id: str | int, product_id: int, listed: bool) -> dict[str
             cur.execute("UPDATE products SET listed = %s WHERE id = %s", (int(listed), product_id))
             close_shards(product_id, shards, closed=not listed)  # before the commit, under the lock
             cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
-            product = product_from_row(cur.fetchone())
+            product = product_from_row(fetch_one(cur))
     except (NotFound, Forbidden):
         raise
     except Exception:
@@ -308,7 +314,7 @@ def delete_product(member_id: str | int, product_id: int) -> None:
             cur.execute("SELECT EXISTS (SELECT 1 FROM order_products WHERE product_id = %s) AS sold, "
                         "EXISTS (SELECT 1 FROM reservation_lines l JOIN reservations r ON r.order_id = l.order_id "
                         "WHERE l.product_id = %s AND r.state = 'OPEN') AS reserved", (product_id, product_id))
-            found = cur.fetchone()
+            found = fetch_one(cur)
             if holds or found["sold"] or found["reserved"]:
                 close_shards(product_id, shards, closed=not row["listed"])
                 raise Conflict("this product has been ordered: unlist it instead (PUT /products/{id}/listing)",
@@ -317,7 +323,7 @@ def delete_product(member_id: str | int, product_id: int) -> None:
                                         "reserved": bool(holds or found["reserved"])})
             cur.execute("UPDATE products SET listed = 0, deleted_at = UTC_TIMESTAMP(3) WHERE id = %s", (product_id,))
             cur.execute("SELECT updated_at FROM products WHERE id = %s", (product_id,))
-            stamp = clock.to_ms(cur.fetchone()["updated_at"])
+            stamp = clock.to_ms(fetch_one(cur)["updated_at"])
     except (NotFound, Forbidden, Conflict):
         raise
     except Exception:
@@ -439,7 +445,8 @@ def _escape_like(term: str) -> str:
 
 def _text_and_filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
     """Conditions on the products table alone (keyword, seller, price), with their arguments."""
-    conditions, args = ["p.deleted_at IS NULL" if query.with_unlisted else "p.listed = 1"], []
+    conditions: list[str] = ["p.deleted_at IS NULL" if query.with_unlisted else "p.listed = 1"]
+    args: list[Any] = []
     if query.fulltext_terms:
         conditions.append("MATCH (p.name, p.description) AGAINST (%s IN BOOLEAN MODE)")
         args.append(" ".join(f"+{term}*" for term in query.fulltext_terms))
@@ -560,7 +567,7 @@ def search_products(query: SearchQuery) -> dict[str, Any]:
         page_sql, page_args, count_sql, count_args = search_sql(query)
         with mysql_cursor() as cur:
             cur.execute(count_sql, count_args)
-            total = int(cur.fetchone()["total"])
+            total = int(fetch_one(cur)["total"])
             rows = []
             if query.offset < total:  # beyond the last page there is nothing to fetch
                 cur.execute(page_sql, page_args)

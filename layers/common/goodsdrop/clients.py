@@ -33,8 +33,13 @@ _REDIS_OPTIONS: dict[str, Any] = {
 }
 
 
+# redis-py types every command for its sync and asyncio clients at once (`Awaitable[Any] | Any`), so
+# typed results would need a cast at every call: to the type checker the client is `Any`.
+RedisClient = Any
+
+
 @cache
-def redis_client() -> redis.Redis | RedisCluster:
+def redis_client() -> RedisClient:
     """The shared Redis client (strings in, strings out).
 
     With `GOODSDROP_REDIS_CLUSTER=1` it is a cluster client: `REDIS_URL` names any node, the
@@ -101,10 +106,18 @@ def mysql_connection() -> pymysql.connections.Connection:
     return conn
 
 
+def fetch_one(cursor: DictCursor) -> dict[str, Any]:
+    """The row of a query that always has one (a COUNT or SUM, a row this transaction just wrote)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row
+
+
 @contextmanager
 def mysql_cursor() -> Iterator[DictCursor]:
     """A cursor in autocommit mode (one statement, one transaction)."""
-    with mysql_connection().cursor() as cursor:
+    with mysql_connection().cursor(DictCursor) as cursor:
         yield cursor
 
 
@@ -114,7 +127,7 @@ def mysql_transaction() -> Iterator[DictCursor]:
     conn = mysql_connection()
     conn.begin()
     try:
-        with conn.cursor() as cursor:
+        with conn.cursor(DictCursor) as cursor:
             yield cursor
         conn.commit()
     except BaseException:

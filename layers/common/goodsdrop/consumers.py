@@ -23,7 +23,7 @@ reaches it. Before the function returns, the batch's outbox rows are confirmed a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,11 +91,11 @@ def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logge
     return _confirm_dead_letters(response, letters, logger)
 
 
-def _confirm_dead_letters(response: dict[str, Any], letters: list[tuple[dict[str, Any], Any]],
+def _confirm_dead_letters(response: Mapping[str, Any], letters: list[tuple[dict[str, Any], Any]],
                           logger: Logger) -> dict[str, Any]:
     """Wait for the batch's dead letters; a record whose dead letter the broker refused is reported failed."""
     if not letters:
-        return response
+        return dict(response)
     kafka_producer().flush(DEAD_LETTER_TIMEOUT_SECONDS)
     failed = []
     for raw, future in letters:
@@ -107,4 +107,4 @@ def _confirm_dead_letters(response: dict[str, Any], letters: list[tuple[dict[str
                                               "offset": raw.get("offset")}})
     if failed:
         response = {**response, "batchItemFailures": [*response.get("batchItemFailures", []), *failed]}
-    return response
+    return dict(response)

@@ -117,3 +117,14 @@ class ServiceUnavailable(DropError):
 
     def __init__(self, message: str = "", *, retry_after: int = 1, **kwargs: Any) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)}, **kwargs)
+
+
+class StepFailed(DropError):
+    """A saga step failed for good (not worth retrying): the saga compensates, with `reason` as the
+    order's failure reason (`ORDER_PERSISTENCE_FAILED`, `STOCK_PERSISTENCE_FAILED`, ...)."""
+
+    code, http_status = "STEP_FAILED", 409
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code=reason)
+        self.reason = reason

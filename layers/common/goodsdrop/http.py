@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pymysql
@@ -60,6 +61,17 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
         headers=headers,
     )
+
+
+def respond(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """A route's answer: `body` (a model of goodsdrop.responses, or a dict of its fields) is validated
+    against the route's return annotation `-> Response[Model]` and serialized by the resolver."""
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _serialize(body: Any) -> str:
+    # The resolver's serializer for the bodies of `respond`: compact, UTF-8 as it is (as json_response).
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 def error_response(err: DropError) -> Response:
@@ -194,9 +206,8 @@ class DropResolver(APIGatewayRestResolver):
         super().__init__(cors=cors, **kwargs)
         self.cors_config = cors
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        problem = body_problem(event) if isinstance(event, dict) else None
-        if problem is not None:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if isinstance(event, dict) and (problem := body_problem(event)) is not None:
             # Answered before Powertools routes, so its CORS headers are added here.
             headers = {"Content-Type": content_types.APPLICATION_JSON, **problem.headers,
                        **cors_headers(self.cors_config, event)}
@@ -208,7 +219,7 @@ class DropResolver(APIGatewayRestResolver):
 
 def make_resolver() -> APIGatewayRestResolver:
     """A resolver with body validation, CORS (`cors_config`) and GoodsDrop's error mapping installed."""
-    app = DropResolver(cors_config(), enable_validation=True)
+    app = DropResolver(cors_config(), enable_validation=True, serializer=_serialize)
 
     @app.exception_handler(DropError)
     def _drop_error(err: DropError) -> Response:
@@ -228,7 +239,7 @@ def make_resolver() -> APIGatewayRestResolver:
         return error_response(ValidationError(f"invalid field(s): {named}", details={"fields": fields}))
 
     @app.exception_handler(RequestUnsupportedContentType)
-    def _not_json(err: RequestUnsupportedContentType) -> Response:
+    def _not_json(_err: RequestUnsupportedContentType) -> Response:
         # A fallback: DropResolver refuses non-JSON bodies before Powertools sees them.
         return error_response(UnsupportedMediaType())
 
@@ -237,7 +248,7 @@ def make_resolver() -> APIGatewayRestResolver:
         return error_response(ValidationError("the body is not valid JSON", details={"fields": {"body": str(err)}}))
 
     @app.not_found
-    def _no_route(err: NotFoundError) -> Response:
+    def _no_route(_err: NotFoundError) -> Response:
         return error_response(NotFound("no such route"))
 
     @app.exception_handler(list(OUTAGES))
@@ -247,7 +258,7 @@ def make_resolver() -> APIGatewayRestResolver:
                                                  retry_after=1))
 
     @app.exception_handler(Exception)
-    def _bug(err: Exception) -> Response:
+    def _bug(_err: Exception) -> Response:
         # A 5xx is a bug by contract: log it whole, tell the client nothing internal.
         logger.exception("unhandled error")
         return json_response(500, {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "details": {}}})

@@ -209,11 +209,6 @@ def mock_gateway(order_id: str) -> str:
     return f"{PREFIX}:mockpay:{order_id}"
 
 
-def test_faults(step: str) -> str:
-    """Test-only fault injection: product ids whose orders fail at saga `step` (see goodsdrop.faults)."""
-    return f"{PREFIX}:test-faults:{step}"
-
-
 def order_idempotency_resume(member_id: int | str, key_digest: str) -> str:
     """Claimed by the one retry that finishes an order whose first attempt died before publishing."""
     return f"{order_idempotency(member_id, key_digest)}:resume"

@@ -19,7 +19,7 @@ from typing import Any
 from pymysql.cursors import DictCursor
 
 from goodsdrop import topics
-from goodsdrop.clients import mysql_cursor
+from goodsdrop.clients import fetch_one, mysql_cursor
 from goodsdrop.clock import ms_to_db, to_ms
 from goodsdrop.codes import LedgerState
 from goodsdrop.reservation_types import Line
@@ -99,7 +99,7 @@ def open_units(product_id: int) -> int:
         cur.execute("SELECT COALESCE(SUM(l.quantity), 0) AS units FROM reservation_lines l "
                     "JOIN reservations r ON r.order_id = l.order_id WHERE l.product_id = %s AND r.state = 'OPEN'",
                     (product_id,))
-        return int(cur.fetchone()["units"])
+        return int(fetch_one(cur)["units"])
 
 
 def held_units(cur: DictCursor) -> list[tuple[str, int, int]]:

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from goodsdrop import outbox
 from goodsdrop.callers import Caller
-from goodsdrop.clients import mysql_cursor
+from goodsdrop.clients import fetch_one, mysql_cursor
 from goodsdrop.clock import db_now, from_db, iso, to_db
 from goodsdrop.codes import DeliveryStatus, OrderStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
@@ -59,6 +59,7 @@ class DeskQuery:
 def _moment(raw: str, *, end_of_day: bool) -> datetime:
     """`YYYY-MM-DD` (a UTC day; as an upper bound, the whole day counts) or an ISO-8601 date-time with a zone."""
     text = raw.strip()
+    moment: datetime | None
     if len(text) == 10:
         try:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
@@ -72,6 +73,7 @@ def _moment(raw: str, *, end_of_day: bool) -> datetime:
             moment = None
         if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
             raise ValueError("must be a date YYYY-MM-DD or an ISO-8601 date-time with a zone (Z or +09:00)")
+    assert moment is not None
     if not EARLIEST_DATE <= moment <= LATEST_DATE:
         raise ValueError("must be between the years 2000 and 2100")
     return moment.astimezone(UTC)
@@ -154,7 +156,7 @@ def list_seller_lines(seller: Caller, query: DeskQuery) -> dict[str, Any]:
     condition = " AND ".join(where)
     with mysql_cursor() as cur:
         cur.execute(f"SELECT COUNT(*) AS n {_LINE_JOINS} WHERE {condition}", args)
-        total = int(cur.fetchone()["n"])
+        total = int(fetch_one(cur)["n"])
         rows: list[dict[str, Any]] = []
         offset = (query.page - 1) * query.size
         if offset < total:

@@ -34,11 +34,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from goodsdrop import faults, keys, outbox, topics
+from goodsdrop import keys, outbox, topics
 from goodsdrop.admission import admit_order
 from goodsdrop.callers import Caller
 from goodsdrop.cart import adopt_checkout, begin_checkout, cart_lines, end_checkout
-from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.checkpoints import Moment, reached
+from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
 from goodsdrop.codes import (
     CheckoutEnd,
@@ -562,7 +563,7 @@ def list_orders(caller: Caller, page: int, size: int, status: str | None) -> dic
             where += " AND status = %s"
             args.append(status)
         cur.execute(f"SELECT COUNT(*) AS n FROM orders WHERE {where}", args)
-        total = int(cur.fetchone()["n"]) + len(pending)
+        total = int(fetch_one(cur)["n"]) + len(pending)
         offset = (page - 1) * size
         items = pending[offset:offset + size]
         wanted = size - len(items)
@@ -607,7 +608,7 @@ def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
     return list(cur.fetchall())
 
 
-GIVE_BACK = "give-back"  # the cancel/return step, as test fault injection names it (goodsdrop.faults)
+GIVE_BACK = "give-back"  # the cancel/return step, as its checkpoints name it (goodsdrop.checkpoints)
 
 
 def give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id: str,
@@ -622,12 +623,12 @@ def give_back(tx: outbox.Transaction, event_type: str, order_id: str, member_id:
                "amount": sum(int(r["count"]) * int(r["price"]) for r in lines)}
     tx.add(topics.ORDER_RETURNS, Envelope(type=event_type, correlation_id=order_id,
                                           payload={"orderId": order_id, **payload}), order_id)
-    faults.fail_commit_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines])
+    reached(GIVE_BACK, Moment.BEFORE_COMMIT, [int(r["product_id"]) for r in lines], order_id)
 
 
 def given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
     """After the commit: publish the request now (else the outbox sweep does)."""
-    faults.crash_if_injected(GIVE_BACK, [int(r["product_id"]) for r in lines], order_id)
+    reached(GIVE_BACK, Moment.COMMITTED, [int(r["product_id"]) for r in lines], order_id)
     outbox.publish_committed(timeout=PUBLISH_TIMEOUT_SECONDS)
 
 

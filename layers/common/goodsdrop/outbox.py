@@ -29,7 +29,7 @@ from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
 from goodsdrop import topics
-from goodsdrop.clients import kafka_producer, mysql_cursor, mysql_transaction
+from goodsdrop.clients import fetch_one, kafka_producer, mysql_cursor, mysql_transaction
 from goodsdrop.events import Envelope
 
 logger = Logger(child=True)
@@ -166,4 +166,4 @@ def unsent(key: str | None = None) -> int:
             cur.execute("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
         else:
             cur.execute("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND message_key = %s", (key,))
-        return int(cur.fetchone()["n"])
+        return int(fetch_one(cur)["n"])

@@ -40,14 +40,14 @@ import pymysql
 from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
-from goodsdrop import clock, failures, faults, keys, ledger, outbox, payment_gateway, topics
+from goodsdrop import clock, failures, keys, ledger, outbox, payment_gateway, topics
 from goodsdrop.cart import end_checkout
+from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import CheckoutEnd, LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.consumers import Step
-from goodsdrop.errors import NotFound
+from goodsdrop.errors import NotFound, StepFailed
 from goodsdrop.events import Envelope, publish
-from goodsdrop.faults import StepFailed
 from goodsdrop.ids import event_id_for
 from goodsdrop.ledger import LedgerEntry
 from goodsdrop.products import get_product, sale_status, shard_count
@@ -166,7 +166,7 @@ def process_payment(event: Envelope) -> str:
             charged = True
     if not charged:
         return _repeat(order_id)
-    faults.crash_if_injected(PAYMENTS, [line.product_id for line in lines], order_id)
+    reached(PAYMENTS, Moment.COMMITTED, [line.product_id for line in lines], order_id)
     return "charged" if charge.approved else "declined"
 
 
@@ -227,7 +227,7 @@ def persist_order(event: Envelope) -> str:
                 product_ids = [ln.product_id for ln in entry.lines]
                 cur.execute("SAVEPOINT persist_order")
                 try:
-                    faults.fail_if_injected(faults.ORDER_PERSISTENCE, product_ids, "ORDER_PERSISTENCE_FAILED")
+                    reached(ORDER_PERSISTENCE, Moment.WRITING, product_ids, order_id)
                     _insert_order(cur, entry, OrderStatus.PENDING, p.get("paymentId"))
                     names = _product_names(cur, product_ids)
                     cur.executemany("INSERT INTO order_products (order_id, product_id, product_name, count, price, "
@@ -249,7 +249,7 @@ def persist_order(event: Envelope) -> str:
     if failure:
         return failure
     mark_persisted(member, order_id)
-    faults.crash_if_injected(ORDER_PERSISTENCE, product_ids, order_id)
+    reached(ORDER_PERSISTENCE, Moment.COMMITTED, product_ids, order_id)
     return "placed"
 
 
@@ -275,8 +275,7 @@ def confirm_order(event: Envelope) -> str:
     p = event.payload
     order_id, member = p["orderId"], str(p["memberId"])
     product_ids = [int(ln["productId"]) for ln in p["lines"]]
-    faults.unavailable_if_injected(STOCK_PERSISTENCE, product_ids)
-    faults.reject_if_injected(STOCK_PERSISTENCE, product_ids)
+    reached(STOCK_PERSISTENCE, Moment.START, product_ids, order_id)
     failure = ""
     applied: list[Line] = []
     try:
@@ -308,7 +307,7 @@ def confirm_order(event: Envelope) -> str:
         return failure
     close_record(member, order_id, RecordStatus.CONFIRMED)
     end_checkout(member, order_id, CheckoutEnd.BOUGHT)  # a cart order's bought lines leave the cart
-    faults.crash_if_injected(STOCK_PERSISTENCE, [ln.product_id for ln in applied], order_id)
+    reached(STOCK_PERSISTENCE, Moment.COMMITTED, [ln.product_id for ln in applied], order_id)
     return "confirmed"
 
 
@@ -316,8 +315,7 @@ def _consume(cur: DictCursor, entry: LedgerEntry, applied: list[Line]) -> str:
     """Inside the step's transaction: persist the sale; '' on success, else the failure reason."""
     cur.execute("SAVEPOINT confirm_order")
     try:
-        faults.fail_if_injected(faults.STOCK_PERSISTENCE, [ln.product_id for ln in entry.lines],
-                                "STOCK_PERSISTENCE_FAILED")
+        reached(STOCK_PERSISTENCE, Moment.WRITING, [ln.product_id for ln in entry.lines], entry.order_id)
         ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
         for line in entry.lines:
             cur.execute("UPDATE stock SET count = count - %s WHERE product_id = %s AND count >= %s",

@@ -69,8 +69,8 @@ class DropScript(Script):
         self.name = name
         self.check_slots = check_slots
 
-    def __call__(self, keys: Sequence[str] | None = None, args: Iterable[Any] | None = None,
-                 client: Any = None) -> Any:
+    def __call__(self, keys: Sequence[str] | None = None,  # type: ignore[override]  # GoodsDrop's keys are str
+                 args: Iterable[Any] | None = None, client: Any = None) -> Any:
         if self.check_slots and keys and len(slots_of(keys)) > 1:
             raise CrossSlotKeys(f"lua/{self.name}.lua was called with keys of several cluster slots: {list(keys)}")
         if isinstance(client, (Pipeline, ClusterPipeline)):

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
 from goodsdrop import keys, ratelimit
-from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import db_now, now_ms, to_ms
 from goodsdrop.errors import Unauthorized
 from goodsdrop.fields import Email, GivenPassword
@@ -316,7 +316,7 @@ def refresh(request: RefreshRequest) -> TokenPair:
                         (expires, stored.session_id))
             # Read back as stored (DATETIME(3)): a retry derives the access token from this moment.
             cur.execute("SELECT used_at FROM refresh_tokens WHERE token_hash = %s", (digest,))
-            rotated_at = cur.fetchone()["used_at"]
+            rotated_at = fetch_one(cur)["used_at"]
         elif outcome is RefreshOutcome.REUSED:
             assert stored is not None
             cur.execute("UPDATE auth_sessions SET revoked_at = %s, revoked_reason = 'refresh_reuse' "

@@ -9,6 +9,7 @@ find it formed (each node keeps its ``nodes.conf``) and only wait until every sl
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis
 
@@ -114,7 +115,8 @@ class RedisClusterNode(Server):
         """This node's CLUSTER INFO (cluster_state, cluster_slots_ok, cluster_known_nodes, ...)."""
         client = redis.Redis(host=HOST, port=self.port, socket_timeout=2, decode_responses=True)
         try:
-            return {key: str(value) for key, value in client.cluster("INFO").items()}
+            info: dict[str, Any] = client.cluster("INFO")  # type: ignore[assignment]  # redis-py: sync|async union
+            return {key: str(value) for key, value in info.items()}
         finally:
             client.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from goodsdrop.settings import settings
@@ -25,7 +26,11 @@ class LocalRuntime(Server):
         return f"http://{HOST}:{settings.api_port} (stream :{settings.stream_port})"
 
     # What the runtime loads once and keeps: a change here means a running runtime serves old code.
-    CODE = ("functions", "layers/common", "lua", "local/goodsdrop_local", "containers", "infra/template.yaml")
+    CODE = ("functions", "layers/common", "lua", "local/goodsdrop_local", "containers", "infra/template.yaml",
+            "tests/support/faults.py")
+    # What the runtime reads from the environment at start and acts on (a runtime started without
+    # the tests' checkpoint observer is restarted with it, and the other way round).
+    ENVIRONMENT = ("GOODSDROP_CHECKPOINT_OBSERVER",)
 
     def command(self) -> list[str]:
         return [PYTHON, "-m", "goodsdrop_local", "serve"]
@@ -38,7 +43,7 @@ class LocalRuntime(Server):
         return PID_DIR / f"{self.name}.code"
 
     def code_fingerprint(self) -> str:
-        """A digest of the names, sizes and mtimes of the files the runtime serves."""
+        """A digest of the names, sizes and mtimes of the files the runtime serves, and of `ENVIRONMENT`."""
         digest = hashlib.sha256()
         for top in self.CODE:
             root = ROOT / top
@@ -46,6 +51,8 @@ class LocalRuntime(Server):
                 if path.is_file() and "__pycache__" not in path.parts:
                     stat = path.stat()
                     digest.update(f"{path.relative_to(ROOT)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        for name in self.ENVIRONMENT:
+            digest.update(f"${name}={os.environ.get(name, '')}\n".encode())
         return digest.hexdigest()
 
     def start(self) -> str:

@@ -59,7 +59,7 @@ def pending_order_ids(member_id: str | int) -> list[str]:
 def due_reservations(now_ms: int, limit: int = 200) -> list[tuple[str, str]]:
     """(member id, order id) of reservations whose expiry has passed, oldest first."""
     entries = redis_client().zrangebyscore(keys.reservation_expiry(), "-inf", now_ms, start=0, num=limit)
-    return [tuple(entry.split(":", 1)) for entry in entries]  # type: ignore[misc]
+    return [(member, order) for member, order in (entry.split(":", 1) for entry in entries)]
 
 
 def forget_expiry(member_id: str | int, order_id: str) -> None:

@@ -99,7 +99,7 @@ def _take_line(res: Reservation, line: Line, shards: int) -> _LinePass:
     result.complete = True
     if available == 0:
         # The buyer's home shard is empty now: move units to it, so its next buyers succeed first try.
-        refill_shard(line.product_id, shards, home, dict(snapshot))
+        refill_shard(line.product_id, home, dict(snapshot))
     return result
 
 
@@ -182,7 +182,7 @@ def level_reads(res: Reservation, levels: list[tuple[int, int] | None]) -> Level
 # ---------------------------------------------------------------------------- rebalancing
 
 
-def refill_shard(product_id: int, shards: int, empty: int, seen: dict[int, int]) -> int:
+def refill_shard(product_id: int, empty: int, seen: dict[int, int]) -> int:
     """Move units from the fullest shard (as last `seen`) to the `empty` one; the units moved.
 
     Never creates units: an atomic take-if-available on the donor, then an increment on the
@@ -217,7 +217,7 @@ def rebalance(product_id: int, shards: int) -> int:
     seen = {shard: int(v) for shard, v in enumerate(raw)}
     moved = 0
     for shard in [s for s, units in seen.items() if units == 0]:
-        units = refill_shard(product_id, shards, shard, seen)
+        units = refill_shard(product_id, shard, seen)
         if units:
             donor = max((s for s in seen if s != shard), key=lambda s: seen[s])
             seen[donor] -= units

@@ -1,0 +1,1 @@
+"""What GoodsDrop promises its clients, generated from the product: the OpenAPI document (`openapi.py`)."""
