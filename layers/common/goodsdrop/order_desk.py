@@ -26,7 +26,7 @@ from goodsdrop.clients import fetch_one, mysql_cursor
 from goodsdrop.clock import db_now, from_db, iso, to_db
 from goodsdrop.codes import DeliveryStatus, OrderStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
-from goodsdrop.fields import CamelCaseBody
+from goodsdrop.fields import CamelCaseBody, is_id
 from goodsdrop.orders import give_back, given_back
 from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, page_body
 from goodsdrop.products import MAX_ID
@@ -94,6 +94,8 @@ def parse_desk_query(params: Mapping[str, str | None]) -> DeskQuery:
     page = _bounded_int(params.get("page"), "page", 1, MAX_PAGE, errors) or 1
     size = _bounded_int(params.get("size"), "size", 1, MAX_PAGE_SIZE, errors) or DEFAULT_PAGE_SIZE
     product_id = _bounded_int(params.get("productId"), "productId", 1, MAX_ID, errors)
+    if product_id is not None and not is_id(params.get("productId")):
+        errors["productId"], product_id = "must be an id: a positive integer without leading zeros", None
     raw_status = params.get("status") or None
     status = None
     if raw_status is not None:
