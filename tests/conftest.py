@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 
 os.environ.setdefault("GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS", "0.05")
@@ -75,3 +76,21 @@ def servers():
     local_stack.ensure_up(servers_only=True)
     bootstrap.run()
     return local_stack
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    """An HTTP client for the running stack's API (tests give whole URLs: tests.support.orders.API).
+
+    Modules that need another kind (a base URL, a fresh source address, throttles reset after) define
+    their own `client`."""
+    with httpx.Client(timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def seller(stack):
+    """A verified seller of the module's own (tests.support.accounts.new_account)."""
+    from tests.support.accounts import new_account
+
+    return new_account(seller=True)

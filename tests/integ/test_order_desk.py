@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from goodsdrop import payment_gateway, topics
@@ -26,12 +25,6 @@ from tests.support.orders import (
 )
 
 RETURNS_GROUP = "goodsdrop-returns"
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 @pytest.fixture
