@@ -85,7 +85,7 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/members/verify/resend"): RouteDoc(202, (409, 429)),
     ("GET", "/members/me"): RouteDoc(200, (404,)),
     ("PATCH", "/members/me"): RouteDoc(200, (404,)),
-    ("PATCH", "/members/me/password"): RouteDoc(200, (403,)),
+    ("PATCH", "/members/me/password"): RouteDoc(200, (403, 429)),  # wrong current passwords are throttled
     ("POST", "/auth/login"): RouteDoc(200, (401, 429)),
     ("POST", "/auth/refresh"): RouteDoc(200, (401,)),
     ("POST", "/auth/logout"): RouteDoc(204),
