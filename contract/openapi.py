@@ -102,6 +102,8 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("GET", "/products/{id}"): RouteDoc(200, (400, 404)),
     ("PATCH", "/products/{id}"): RouteDoc(200, (400, 403, 404)),
     ("GET", "/products/{id}/stock"): RouteDoc(200, (400, 404)),
+    ("PUT", "/products/{id}/listing"): RouteDoc(200, (400, 403, 404)),
+    ("DELETE", "/products/{id}"): RouteDoc(204, (400, 403, 404, 409)),
     ("PUT", "/products/{id}/stock"): RouteDoc(200, (400, 403, 404, 409)),
     ("GET", "/sellers/me/products"): RouteDoc(200, (400, 403), PAGE),
     ("POST", "/orders"): RouteDoc(202, (403, 404, 409, 429), (
@@ -142,7 +144,8 @@ ERRORS = {
     403: "FORBIDDEN or EMAIL_NOT_VERIFIED: the caller may not do this",
     404: "NOT_FOUND: no such resource (or not the caller's)",
     409: "a conflict with the current state; the code says which (OUT_OF_STOCK, "
-         "PURCHASE_LIMIT_EXCEEDED, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
+         "PURCHASE_LIMIT_EXCEEDED (counting units the member holds or bought), CHECKOUT_PENDING: the cart's order "
+         "is still pending, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
          "join details.queue, NO_WAITING_ROOM: order directly, RETURN_WINDOW_CLOSED, NO_RETURN_REQUESTED, "
          "PRODUCT_UNAVAILABLE: unlisted or deleted, PRODUCT_HAS_ORDERS, ...)",
     410: "VERIFICATION_LINK_EXPIRED",

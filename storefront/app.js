@@ -232,6 +232,7 @@ async function route() {
     else if (page === "cart") await cart();
     else if (page === "orders") await orders();
     else if (page === "order" && id) await order(id);
+    else if (page === "desk") await desk();
     else await catalogue(Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || "")));
   } catch (err) {
     if (err.status === 401) { session.clear(); return requireLogin(); }

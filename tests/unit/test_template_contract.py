@@ -37,6 +37,9 @@ EXTRA_ROUTES: set[tuple[str, str]] = {
     # request (issue 15: returns are requests the seller accepts on receipt, then refund and restock).
     ("GET", "/seller/orders"),
     ("PUT", "/seller/orders/{id}/items/{productId}/return"),
+    # Taking a product off sale and back, and deleting one nothing was ever ordered of (issue 20).
+    ("PUT", "/products/{id}/listing"),
+    ("DELETE", "/products/{id}"),
 }
 
 # Served by the live-stock container (the ECS service / `make up`'s SSE port), not by the Api.

@@ -5,27 +5,40 @@ TTL atomically, so two tabs adding at once never lose an update. Rules: a quanti
 line never exceeds the product's per-member limit (409 PURCHASE_LIMIT_EXCEEDED), at most 50
 distinct lines (409 CART_FULL), unknown products are 404. Reading the cart shows each line's
 current name, price, line total and stock status; lines whose product is gone are dropped with a
-notice instead of breaking the cart.
+notice instead of breaking the cart. The per-member limit counts the units the member already holds
+or bought (`keys.member_held`, kept by the reservation core on the same slot), so the cart refuses
+what checkout would refuse.
+
+Checkout (`POST /orders {"fromCart": true}`) does not empty the cart: `begin_checkout` marks the cart
+as being bought by one order and snapshots its lines (lua/begin_checkout.lua), in one step, so a
+second order of the same lines is refused (409 CHECKOUT_PENDING) and the cart cannot change under
+the order. When the order ends, `end_checkout` takes the bought units out of the cart (CONFIRMED) or
+leaves the lines where they were (FAILED, EXPIRED, cancelled) and removes the marker. The marker
+outlives the reservation by `CHECKOUT_GRACE_SECONDS`, so a saga that never ends cannot lock the cart
+for good.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
 
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
-from goodsdrop.codes import CartLineChange, CartLineCode, CartLineStatus, SaleStatus
+from goodsdrop.codes import CartLineChange, CartLineCode, CartLineStatus, CheckoutCode, CheckoutEnd, SaleStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
 from goodsdrop.fields import MAX_LINE_QUANTITY, CamelCaseBody, IdText, LineQuantity
 from goodsdrop.products import get_product, parse_product_id
 from goodsdrop.scripts import script
+from goodsdrop.settings import settings
 from goodsdrop.stock import read_stock
 
 CART_TTL_SECONDS = 7 * 24 * 3600
 MAX_QUANTITY = MAX_LINE_QUANTITY
 MAX_LINES = 50
+CHECKOUT_GRACE_SECONDS = 300  # the marker outlives the reservation by this much (then the expiry job has run)
 
 
 class NewCartLine(CamelCaseBody):
@@ -50,15 +63,24 @@ def parse_cart_product_id(raw: str | None) -> int:
                               details={"fields": {"productId": "malformed"}}) from None
 
 
+def _checkout_pending(member_id: int | str) -> Conflict:
+    order_id = redis_client().hget(keys.cart_checkout(member_id), "order")
+    return Conflict("an order of this cart is still being placed; the cart changes once it is confirmed or failed",
+                    code="CHECKOUT_PENDING", details={"orderId": order_id, "location": f"/orders/{order_id}"})
+
+
 def _change(member_id: str, product_id: int, mode: CartLineChange, quantity: int, per_member_limit: int | None) -> int:
     result = int(script("change_cart_line")(
-        keys=[keys.cart(member_id)],
+        keys=[keys.cart(member_id), keys.member_held(member_id), keys.cart_checkout(member_id)],
         args=[product_id, mode, quantity, per_member_limit or 0, MAX_QUANTITY, MAX_LINES, CART_TTL_SECONDS],
     ))
+    if result == CartLineCode.CHECKOUT_PENDING:
+        raise _checkout_pending(member_id)
     if result == CartLineCode.OVER_MEMBER_LIMIT:
-        raise Conflict(f"at most {per_member_limit} of this product per member",
-                       code="PURCHASE_LIMIT_EXCEEDED",
-                       details={"productId": str(product_id), "perMemberLimit": per_member_limit})
+        held = int(redis_client().hget(keys.member_held(member_id), str(product_id)) or 0)
+        raise Conflict(f"at most {per_member_limit} of this product per member, counting the {held} you hold "
+                       "or bought", code="PURCHASE_LIMIT_EXCEEDED",
+                       details={"productId": str(product_id), "perMemberLimit": per_member_limit, "held": held})
     if result == CartLineCode.CART_FULL:
         raise Conflict(f"a cart holds at most {MAX_LINES} different products", code="CART_FULL",
                        details={"maxLines": MAX_LINES})
@@ -102,13 +124,52 @@ def clear_cart(member_id: int | str) -> None:
     redis_client().delete(keys.cart(member_id))
 
 
-def cart_lines(member_id: int | str) -> list[tuple[int, int]]:
-    """The member's cart as (product id, quantity) pairs, by product id (what orders `fromCart` buy)."""
+def _valid_lines(raw: dict[str, Any]) -> list[tuple[int, int]]:
     lines = []
-    for product, quantity in redis_client().hgetall(keys.cart(member_id)).items():
-        if product.isdigit() and quantity.isdigit() and int(quantity) > 0:
+    for product, quantity in raw.items():
+        if str(product).isdigit() and str(quantity).isdigit() and int(quantity) > 0:
             lines.append((int(product), int(quantity)))
     return sorted(lines)
+
+
+def cart_lines(member_id: int | str) -> list[tuple[int, int]]:
+    """The member's cart as (product id, quantity) pairs, by product id."""
+    return _valid_lines(redis_client().hgetall(keys.cart(member_id)))
+
+
+def begin_checkout(member_id: int | str, order_id: str, key_digest: str) -> tuple[bool, list[tuple[int, int]]]:
+    """Mark the cart as being bought by `order_id`; (taken now, the cart's lines at that moment).
+
+    A retry of the request that holds the marker (same Idempotency-Key) gets the marker's snapshot
+    and False; another order while one is pending is 409 CHECKOUT_PENDING.
+    """
+    code, *rest = script("begin_checkout")(
+        keys=[keys.cart_checkout(member_id), keys.cart(member_id)],
+        args=[order_id, key_digest, settings.reservation_ttl_seconds + CHECKOUT_GRACE_SECONDS])
+    if int(code) == CheckoutCode.BUSY:
+        raise _checkout_pending(member_id)
+    return int(code) == CheckoutCode.TAKEN, _valid_lines(json.loads(rest[1]))
+
+
+def end_checkout(member_id: int | str, order_id: str, how: CheckoutEnd) -> bool:
+    """The cart's order `order_id` ended: bought units leave the cart (BOUGHT), else it keeps its lines.
+
+    Does nothing (False) when the cart's marker is not this order's: not a cart order, or ended before.
+    """
+    return bool(script("end_checkout")(keys=[keys.cart_checkout(member_id), keys.cart(member_id)],
+                                       args=[order_id, how]))
+
+
+def adopt_checkout(member_id: int | str, order_id: str, key_digest: str) -> None:
+    """A retry of a cart order started a new order (its first attempt failed): the checkout is this order's."""
+    r = redis_client()
+    if r.hget(keys.cart_checkout(member_id), "digest") == key_digest:
+        r.hset(keys.cart_checkout(member_id), "order", order_id)
+
+
+def pending_checkout(member_id: int | str) -> str | None:
+    """The order id of the cart's pending checkout, if any."""
+    return redis_client().hget(keys.cart_checkout(member_id), "order")
 
 
 def _line_status(quantity: int, stock: int, status: str) -> str:
@@ -138,5 +199,7 @@ def view_cart(member_id: str) -> dict[str, Any]:
     if gone:
         redis_client().hdel(keys.cart(member_id), *gone)
     ttl = redis_client().ttl(keys.cart(member_id))
+    checkout = pending_checkout(member_id)
     return {"items": items, "total": sum(i["lineTotal"] for i in items), "notices": notices,
-            "expiresInSeconds": ttl if ttl > 0 else None}
+            "expiresInSeconds": ttl if ttl > 0 else None,
+            "checkout": None if checkout is None else {"orderId": checkout, "location": f"/orders/{checkout}"}}

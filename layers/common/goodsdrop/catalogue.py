@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     field_validator,
@@ -31,20 +32,23 @@ from pydantic import (
 )
 
 from goodsdrop import clock, keys, stock
+from goodsdrop.admission import close_waiting_room
 from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
-from goodsdrop.errors import Forbidden, NotFound, ValidationError
+from goodsdrop.errors import Conflict, Forbidden, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, check_visible
 from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from goodsdrop.products import (
     PRODUCT_COLUMNS,
     Product,
+    cache_off_sale,
     cache_product,
     get_product,
     product_from_row,
     sale_status,
+    shard_count,
 )
-from goodsdrop.reservations import MAX_SHARDS, forget_shards, load_stock
+from goodsdrop.reservations import MAX_SHARDS, close_shards, forget_shards, load_stock, product_level
 
 MAX_PRICE = 10**12  # won; far above any real price and exact in every JSON client
 MAX_PER_MEMBER_LIMIT = 10_000
@@ -154,6 +158,12 @@ class ProductChanges(_ProductText):
         return self
 
 
+class Listing(CamelCaseBody):
+    """Body of PUT /products/{id}/listing: false takes the product off sale, true puts it back."""
+
+    listed: StrictBool
+
+
 class StockChange(CamelCaseBody):
     """Body of PUT /products/{id}/stock: the units not yet sold, from now on."""
 
@@ -234,6 +244,94 @@ def set_product_stock(member_id: str | int, product_id: int, units: int) -> dict
     return stock.set_stock(product_id, units).to_json()
 
 
+# ------------------------------------------------------------------------------ off sale and back, deleting
+
+
+def _locked_own_product(cur: Any, member_id: str | int, product_id: int) -> dict[str, Any]:
+    """The product's row and its stock row, locked (the stock row lock orders this against every writer of
+    its live stock, the rebuild included); 404 for none or a deleted one, 403 for another seller's."""
+    cur.execute("SELECT seller_id, listed, deleted_at FROM products WHERE id = %s FOR UPDATE", (product_id,))
+    row = cur.fetchone()
+    if row is None or row["deleted_at"] is not None:
+        raise NotFound(f"product {product_id} not found")
+    if str(row["seller_id"]) != str(member_id):
+        raise Forbidden("only the product's seller may change it")
+    cur.execute("SELECT count FROM stock WHERE product_id = %s FOR UPDATE", (product_id,))
+    return row
+
+
+def _taken_off_sale(product_id: int, stamp: int, shards: int) -> None:
+    """After the commit: the detail cache says off sale, and an open waiting room closes (nothing to queue for)."""
+    cache_off_sale(product_id, stamp, shards)
+    close_waiting_room(product_id)
+
+
+def set_listing(member_id: str | int, product_id: int, listed: bool) -> dict[str, Any]:
+    """A seller takes their product off sale (`listed: false`) or puts it back; the product as they see it.
+
+    Off sale: search, the detail, the stock endpoint and the waiting room answer as if it did not
+    exist, carts drop its line with a PRODUCT_UNAVAILABLE notice, and no new reservation is taken
+    (every stock shard is closed in Redis in the same step as MySQL's `listed`, under the stock row
+    lock): an order for it is 409 PRODUCT_UNAVAILABLE, while orders already reserved settle as usual.
+    Its stock is kept, so putting it back sells the same units.
+    """
+    shards = shard_count(product_id)
+    try:
+        with mysql_transaction() as cur:
+            _locked_own_product(cur, member_id, product_id)
+            cur.execute("UPDATE products SET listed = %s WHERE id = %s", (int(listed), product_id))
+            close_shards(product_id, shards, closed=not listed)  # before the commit, under the lock
+            cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
+            product = product_from_row(fetch_one(cur))
+    except (NotFound, Forbidden):
+        raise
+    except Exception:
+        # MySQL may not have committed while Redis changed: drop the shards, the next use rebuilds
+        # them (closed or not) from what MySQL says.
+        forget_shards(product_id, shards)
+        raise
+    if listed:
+        cache_product(product)
+    else:
+        _taken_off_sale(product_id, product.stamp, shards)
+    available, _ = product_level(product_id, shards) or load_stock(product_id)
+    return _item(product, available) | {"listed": listed}
+
+
+def delete_product(member_id: str | int, product_id: int) -> None:
+    """A seller deletes their product, only if nothing of it was ever ordered (409 PRODUCT_HAS_ORDERS).
+
+    Its shards are closed first and their open holds counted in the same step, so no reservation
+    can appear once the check passed; if one exists (or MySQL has an order line or an open
+    reservation of it), the product is put back as it was and the seller is told to unlist it
+    instead. The row stays (deleted_at) for the ids in carts and records; nothing lists it again.
+    """
+    shards = shard_count(product_id)
+    try:
+        with mysql_transaction() as cur:
+            row = _locked_own_product(cur, member_id, product_id)
+            holds = close_shards(product_id, shards, closed=True)
+            cur.execute("SELECT EXISTS (SELECT 1 FROM order_products WHERE product_id = %s) AS sold, "
+                        "EXISTS (SELECT 1 FROM reservation_lines l JOIN reservations r ON r.order_id = l.order_id "
+                        "WHERE l.product_id = %s AND r.state = 'OPEN') AS reserved", (product_id, product_id))
+            found = fetch_one(cur)
+            if holds or found["sold"] or found["reserved"]:
+                close_shards(product_id, shards, closed=not row["listed"])
+                raise Conflict("this product has been ordered: unlist it instead (PUT /products/{id}/listing)",
+                               code="PRODUCT_HAS_ORDERS",
+                               details={"productId": str(product_id), "sold": bool(found["sold"]),
+                                        "reserved": bool(holds or found["reserved"])})
+            cur.execute("UPDATE products SET listed = 0, deleted_at = UTC_TIMESTAMP(3) WHERE id = %s", (product_id,))
+            cur.execute("SELECT updated_at FROM products WHERE id = %s", (product_id,))
+            stamp = clock.to_ms(fetch_one(cur)["updated_at"])
+    except (NotFound, Forbidden, Conflict):
+        raise
+    except Exception:
+        forget_shards(product_id, shards)
+        raise
+    _taken_off_sale(product_id, stamp, shards)
+
+
 # ------------------------------------------------------------------------------ search
 SORTS = {
     "newest": "p.created_at DESC, p.id DESC",
@@ -276,6 +374,7 @@ class SearchQuery:
     page: int = 1
     size: int = DEFAULT_PAGE_SIZE
     now: datetime = field(default_factory=clock.now)
+    with_unlisted: bool = False  # a seller's own list: off-sale products too (never deleted ones), flagged
 
     @property
     def offset(self) -> int:
@@ -346,7 +445,7 @@ def _escape_like(term: str) -> str:
 
 def _text_and_filters(query: SearchQuery) -> tuple[list[str], list[Any]]:
     """Conditions on the products table alone (keyword, seller, price), with their arguments."""
-    conditions: list[str] = ["p.listed = 1"]
+    conditions: list[str] = ["p.deleted_at IS NULL" if query.with_unlisted else "p.listed = 1"]
     args: list[Any] = []
     if query.fulltext_terms:
         conditions.append("MATCH (p.name, p.description) AGAINST (%s IN BOOLEAN MODE)")
@@ -473,11 +572,11 @@ def search_products(query: SearchQuery) -> dict[str, Any]:
             if query.offset < total:  # beyond the last page there is nothing to fetch
                 cur.execute(page_sql, page_args)
                 rows = list(cur.fetchall())
-    items = [_item(product_from_row(row), available) for row, available in zip(rows, _live_available(rows),
-                                                                                strict=True)]
+    items = [_item(product_from_row(row), available) | ({"listed": bool(row["listed"])} if query.with_unlisted else {})
+             for row, available in zip(rows, _live_available(rows), strict=True)]
     return {"items": items, "page": query.page, "size": query.size, "total": total}
 
 
 def list_seller_products(seller_id: str | int, page: int, size: int) -> dict[str, Any]:
-    """A seller's own products, newest first, paged."""
-    return search_products(SearchQuery(seller_id=int(seller_id), page=page, size=size))
+    """A seller's own products, newest first, paged; off-sale ones too, each with `listed`."""
+    return search_products(SearchQuery(seller_id=int(seller_id), page=page, size=size, with_unlisted=True))

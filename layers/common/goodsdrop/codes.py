@@ -24,6 +24,7 @@ class TakeCode(IntEnum):
 
     NOT_LOADED = -2  # the shard's stock is not in Redis: load it and call again
     HOLD_ENDED = -4  # the order's hold already ended in this shard (released or sold): take nothing
+    CLOSED = -5  # the product is off sale (unlisted or deleted): no new hold
 
 
 class SettleCode(IntEnum):
@@ -55,6 +56,22 @@ class CartLineCode(IntEnum):
     CART_FULL = -2
     OVER_LINE_MAXIMUM = -3
     NOT_IN_CART = -4  # "set" on a product the cart does not hold (removed meanwhile)
+    CHECKOUT_PENDING = -5  # an order of the cart is pending: its lines are being bought
+
+
+class CheckoutCode(IntEnum):
+    """`lua/begin_checkout.lua`: the first element of the answer."""
+
+    TAKEN = 1  # the cart is this order's checkout now
+    SAME = 0  # a retry of the request whose checkout is pending
+    BUSY = -1  # another order of the cart is pending
+
+
+class CheckoutEnd(StrEnum):
+    """`lua/end_checkout.lua`'s ARGV[2]: how the cart's order ended."""
+
+    BOUGHT = "bought"  # confirmed: the bought units leave the cart
+    RELEASED = "released"  # failed, expired or cancelled: the cart keeps its lines
 
 
 class CartLineChange(StrEnum):

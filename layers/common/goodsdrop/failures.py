@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import binascii
 import json
+import sys
 from dataclasses import dataclass
 
-import kafka.errors
 import pydantic
 import pymysql
 import redis.exceptions
@@ -46,6 +46,8 @@ UNKNOWN_MEMBER = "UNKNOWN_MEMBER"
 DATA_REJECTED = "DATA_REJECTED"  # MySQL refused the values (constraint, range)
 UNEXPECTED_ERROR = "UNEXPECTED_ERROR"  # an exception nobody classified: a bug, replay once fixed
 
+KAFKA_UNAVAILABLE = "KAFKA_UNAVAILABLE"  # a kafka-python error (broker down, request timed out)
+
 MYSQL_LOCK_WAIT_TIMEOUT, MYSQL_DEADLOCK = 1205, 1213
 
 # (exception types, reason) of transient faults, first match wins.
@@ -54,10 +56,20 @@ TRANSIENT_FAULTS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
       redis.exceptions.ReadOnlyError, redis.exceptions.TryAgainError, redis.exceptions.SlotNotCoveredError,
       redis.exceptions.WatchError), "REDIS_UNAVAILABLE"),
     ((pymysql.err.OperationalError, pymysql.err.InterfaceError), "MYSQL_UNAVAILABLE"),
-    ((kafka.errors.KafkaError,), "KAFKA_UNAVAILABLE"),
     ((GatewayUnavailable,), "GATEWAY_UNAVAILABLE"),
     ((ConnectionError, TimeoutError), "SERVICE_UNAVAILABLE"),  # sockets; also test-injected outages
 )
+
+
+def _kafka_errors() -> tuple[type[BaseException], ...]:
+    """kafka-python's error base, if the process has imported kafka-python at all.
+
+    Only kafka-python raises its errors, so a process that never imported it (most functions: the
+    producer is built at the first publish) cannot hold one, and classifying must not import it:
+    that alone costs a cold start ~100 ms (kafka-python pulls in botocore for MSK IAM).
+    """
+    errors = sys.modules.get("kafka.errors")
+    return (errors.KafkaError,) if errors is not None else ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ def classify(error: BaseException) -> Failure:
     for types, reason in TRANSIENT_FAULTS:
         if isinstance(error, types):
             return Failure(TRANSIENT, reason, _detail(error))
+    if isinstance(error, _kafka_errors()):
+        return Failure(TRANSIENT, KAFKA_UNAVAILABLE, _detail(error))
     if isinstance(error, (pymysql.err.IntegrityError, pymysql.err.DataError)):
         return Failure(PERMANENT, DATA_REJECTED, _detail(error))
     if isinstance(error, pydantic.ValidationError):

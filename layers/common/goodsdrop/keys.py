@@ -60,6 +60,11 @@ def cart(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:cart"
 
 
+def cart_checkout(member_id: int | str) -> str:
+    """The cart's checkout marker while an order of it is pending: hash order, digest, lines (snapshot)."""
+    return f"{PREFIX}:{{m{member_id}}}:cart:checkout"
+
+
 def revoked_session(member_id: int | str, session_id: str) -> str:
     """Deny-list entry of a revoked login session: every access token it issued is refused."""
     return f"{PREFIX}:{{m{member_id}}}:revoked-session:{session_id}"
@@ -141,6 +146,11 @@ def stock_settled(product_id: int | str, order_id: str, shard: int = 0) -> str:
 def stock_restocked(product_id: int | str, order_id: str, shard: int = 0) -> str:
     """Marks a cancelled/returned order line whose units went back to this shard's live stock."""
     return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:restocked:{order_id}"
+
+
+def stock_closed(product_id: int | str, shard: int = 0) -> str:
+    """Present while the product is off sale (unlisted or deleted): this shard takes no new reservation."""
+    return f"{PREFIX}:{{{stock_tag(product_id, shard)}}}:closed"
 
 
 def stock_rebuild(product_id: int | str, shard: int = 0) -> str:

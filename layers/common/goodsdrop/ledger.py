@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pymysql.cursors import DictCursor
 
 from goodsdrop import topics
@@ -153,6 +152,10 @@ def stock_snapshot(cur: DictCursor, product_id: int, held_orders: list[str]) -> 
 
 def caught_up() -> bool:
     """Whether the payments consumer group has processed every OrderRequested published so far."""
+    # Imported here: only a stock rebuild after a Redis loss asks, and kafka-python (with the botocore its
+    # MSK support pulls in) is most of a cold start for the many functions that import this module.
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
     name = topics.topic(topics.ORDER_REQUESTED)
     bootstrap = settings.kafka_bootstrap.split(",")
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,

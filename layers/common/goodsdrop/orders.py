@@ -37,17 +37,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from goodsdrop import keys, outbox, topics
 from goodsdrop.admission import admit_order
 from goodsdrop.callers import Caller
-from goodsdrop.cart import cart_lines, clear_cart
+from goodsdrop.cart import adopt_checkout, begin_checkout, cart_lines, end_checkout
 from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
-from goodsdrop.codes import DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
+from goodsdrop.codes import CheckoutEnd, DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
 from goodsdrop.paging import page_body
-from goodsdrop.products import MAX_ID, Product, get_product, sale_status
+from goodsdrop.products import MAX_ID, Product, get_product, listing_of, sale_status
 from goodsdrop.reservations import (
     Line,
     Reservation,
@@ -117,14 +117,14 @@ def _fingerprint(body: PlaceOrder) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def _requested_lines(member_id: str, body: PlaceOrder) -> list[tuple[int, int]]:
+def _requested_lines(body: PlaceOrder, cart: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
     if (body.items is None) == (not body.fromCart):
         raise ValidationError("send either items or fromCart: true",
                               details={"fields": {"items": "send items or fromCart: true, not both"}})
     if body.items is not None:
         wanted = [(int(item.productId), item.quantity) for item in body.items]
     else:
-        wanted = cart_lines(member_id)
+        wanted = cart or []
         if not wanted:
             raise ValidationError("the cart is empty", details={"fields": {"fromCart": "the cart is empty"}})
     merged: dict[int, int] = {}
@@ -140,6 +140,8 @@ def _requested_lines(member_id: str, body: PlaceOrder) -> list[tuple[int, int]]:
 
 def _refusal(outcome: dict[str, Any]) -> Conflict:
     code, product = outcome["code"], str(outcome["productId"])
+    if code == "PRODUCT_UNAVAILABLE":
+        return Conflict(f"product {product} is no longer on sale", code=code, details={"productId": product})
     if code == "NOT_ON_SALE":
         starts = iso(from_ms(int(outcome["salesStartMs"])))
         return Conflict(f"product {product} is not on sale until {starts}", code=code,
@@ -195,13 +197,57 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
     return _place(caller, body, digest, fingerprint, restarts=1)
 
 
+def _product_on_sale(product_id: int) -> Product:
+    """The product to reserve; 409 PRODUCT_UNAVAILABLE for one its seller unlisted or deleted, 404 for none."""
+    try:
+        return get_product(product_id)
+    except NotFound:
+        if listing_of(product_id) is not None:
+            raise Conflict(f"product {product_id} is no longer on sale", code="PRODUCT_UNAVAILABLE",
+                           details={"productId": str(product_id)}) from None
+        raise
+
+
 def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:
+    """Place the order; a cart order first marks the cart as being bought (goodsdrop.cart's checkout).
+
+    The cart keeps its lines: they leave it when the order is confirmed (the saga ends the checkout),
+    and stay when it fails, expires or is cancelled. A checkout this attempt began is ended here
+    when no order of it was started.
+    """
+    member = caller.member_id
+    started = now_ms()
+    order_id = new_ulid(started)
+    began, cart = False, None
+    if body.fromCart and body.items is None:
+        try:
+            began, cart = begin_checkout(member, order_id, digest)
+        except Conflict as err:  # CHECKOUT_PENDING; a request answered before keeps its answer
+            stored = _stored_answer(member, digest, fingerprint)
+            if stored is not None:
+                return stored
+            raise err from None
+    answer: dict[str, Any] = {}
+    try:
+        answer = _reserve_and_start(caller, body, digest, fingerprint, restarts, order_id, started, cart)
+    finally:
+        if body.fromCart and answer.get("orderId") == order_id and answer.get("started"):
+            if not began:  # a retry took over from a first attempt that began the checkout and failed
+                adopt_checkout(member, order_id, digest)
+        elif began:
+            end_checkout(member, order_id, CheckoutEnd.RELEASED)
+    answer.pop("started", None)
+    return answer
+
+
+def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
+                       order_id: str, started: int, cart: list[tuple[int, int]] | None) -> dict[str, Any]:
     member = caller.member_id
     try:
-        wanted = _requested_lines(member, body)
-        products = [get_product(product_id) for product_id, _ in wanted]
-    except (ValidationError, NotFound):
-        # e.g. a fromCart replay after the first attempt emptied the cart: the stored answer stands
+        wanted = _requested_lines(body, cart)
+        products = [_product_on_sale(product_id) for product_id, _ in wanted]
+    except (ValidationError, NotFound, Conflict):
+        # e.g. a fromCart replay after the first attempt's cart was bought: the stored answer stands
         stored = _stored_answer(member, digest, fingerprint)
         if stored is not None:
             return stored
@@ -209,8 +255,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     lines = [Line(p.id, quantity, p.price) for p, (_, quantity) in zip(products, wanted, strict=True)]
     terms = [Terms(p.per_member_limit, None if p.sales_start_at is None else to_ms(p.sales_start_at), p.stock_shards)
              for p in products]
-    started = now_ms()
-    reservation = Reservation(new_ulid(started), member, lines, terms, fingerprint, digest, started,
+    reservation = Reservation(order_id, member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
     result = reserve(reservation)
     if result.kind == ReserveKind.REUSED:
@@ -223,9 +268,7 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
     assert result.levels is not None
     levels = _start_saga(reservation, body.paymentToken, result.levels)
     _publish_levels(products, levels)
-    if body.fromCart:
-        clear_cart(member)
-    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING}
+    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING, "started": True}
 
 
 def _order_requested(order_id: str, member_id: str, lines: list[Line], total: int, created_ms: int, expires_ms: int,

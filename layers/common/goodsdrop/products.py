@@ -112,7 +112,7 @@ def _millis(moment: datetime | None) -> int | None:
 
 # The columns `product_from_row` needs, for every query that reads products (alias `p`).
 PRODUCT_COLUMNS = ("p.id, p.seller_id, p.name, p.description, p.price, p.sales_start_at, p.per_member_limit, "
-                   "p.created_at, p.updated_at, p.stock_shards")
+                   "p.created_at, p.updated_at, p.stock_shards, p.listed")
 
 
 def product_from_row(row: dict[str, Any]) -> Product:
@@ -139,13 +139,26 @@ def cache_product(product: Product) -> bool:
     return bool(written)
 
 
+def cache_off_sale(product_id: int, stamp: int, stock_shards: int) -> None:
+    """Put an off-sale marker (unlisted or deleted) in place of the detail document.
+
+    It carries the row's new stamp, so a reader that loaded the row while it was still listed
+    cannot put the listed document back over it (`lua/put_product_detail.lua` keeps the newer).
+    """
+    doc = json.dumps({"offSale": True, "stamp": stamp, "stockShards": stock_shards}, separators=(",", ":"))
+    script("put_product_detail")(keys=[keys.product_detail(product_id)], args=[doc, stamp, DETAIL_TTL_SECONDS])
+
+
 def get_product(product_id: int) -> Product:
-    """The product, look-aside through the Redis detail cache."""
+    """The listed product, look-aside through the Redis detail cache; `NotFound` when it is off sale."""
     cached = redis_client().get(keys.product_detail(product_id))
     if cached:
         try:
-            return Product.from_json(json.loads(cached))
-        except (ValueError, KeyError, TypeError):
+            doc = json.loads(cached)
+            if doc.get("offSale"):
+                raise NotFound(f"product {product_id} not found")
+            return Product.from_json(doc)
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass  # an unreadable copy is a miss; the fresh one below replaces it
     product = load_product(product_id)
     cache_product(product)
@@ -173,6 +186,16 @@ def shard_count(product_id: int) -> int:
             raise NotFound(f"product {product_id} not found")
         known = _shard_counts[product_id] = int(row["stock_shards"])
     return known
+
+
+def listing_of(product_id: int) -> tuple[int, bool, bool] | None:
+    """(seller id, listed, deleted) of any product, listed or not, from MySQL; None when there is no row."""
+    with mysql_cursor() as cur:
+        cur.execute("SELECT seller_id, listed, deleted_at FROM products WHERE id = %s", (product_id,))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return int(row["seller_id"]), bool(row["listed"]), row["deleted_at"] is not None
 
 
 def forget_product(product_id: int) -> None:

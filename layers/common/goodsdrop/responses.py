@@ -93,6 +93,7 @@ class Product(_Doc):
     updatedAt: str | None  # noqa: N815
     stock: int
     status: SaleStatus
+    listed: bool | None = Field(None, description="the seller's own views only: false while off sale")
 
 
 class ProductPage(_Doc):
@@ -193,11 +194,19 @@ class CartNotice(_Doc):
     quantity: int
 
 
+class CartCheckout(_Doc):
+    """The cart's order while it is pending: the cart keeps its lines and cannot change until it ends."""
+
+    orderId: str  # noqa: N815
+    location: str
+
+
 class Cart(_Doc):
     items: list[CartLine]
     total: int
     notices: list[CartNotice]
     expiresInSeconds: int | None  # noqa: N815
+    checkout: CartCheckout | None
 
 
 class QueueStanding(_Doc):

@@ -41,9 +41,10 @@ from aws_lambda_powertools import Logger
 from pymysql.cursors import DictCursor
 
 from goodsdrop import clock, failures, keys, ledger, outbox, payment_gateway, topics
+from goodsdrop.cart import end_checkout
 from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
-from goodsdrop.codes import LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
+from goodsdrop.codes import CheckoutEnd, LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.consumers import Step
 from goodsdrop.errors import NotFound, StepFailed
 from goodsdrop.events import Envelope, publish
@@ -292,10 +293,12 @@ def confirm_order(event: Envelope) -> str:
             cur.execute("SELECT 1 FROM orders WHERE id = %s AND status = 'CONFIRMED'", (order_id,))
             if cur.fetchone() is not None:  # the first delivery may have died before closing the record
                 close_record(member, order_id, RecordStatus.CONFIRMED)
+                end_checkout(member, order_id, CheckoutEnd.BOUGHT)
         return _repeat(order_id)
     if failure:
         return failure
     close_record(member, order_id, RecordStatus.CONFIRMED)
+    end_checkout(member, order_id, CheckoutEnd.BOUGHT)  # a cart order's bought lines leave the cart
     reached(STOCK_PERSISTENCE, Moment.COMMITTED, [ln.product_id for ln in applied], order_id)
     return "confirmed"
 
@@ -365,6 +368,7 @@ def compensate_order(event: Envelope) -> str:
     if not first:
         return _repeat(order_id)
     close_record(member, order_id, RecordStatus.FAILED, reason)
+    end_checkout(member, order_id, CheckoutEnd.RELEASED)  # a cart order's cart keeps its lines
     _stock_changed(settled)
     return f"failed: {reason}" if marked_failed else "nothing to compensate"
 
@@ -457,6 +461,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         unsettle(order_id, released, member)
         raise
     close_record(member, order_id, RecordStatus.EXPIRED, "EXPIRED")
+    end_checkout(member, order_id, CheckoutEnd.RELEASED)
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))

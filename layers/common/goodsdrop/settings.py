@@ -54,6 +54,9 @@ class Settings:
     mysql_user: str
     mysql_password: str
     mysql_database: str
+    # PEM bundle of the CA that signs MySQL's server certificate (RDS/Aurora: Amazon's RDS bundle).
+    # Set: TLS required, certificate and host name verified. Empty (the local stack): no TLS at all.
+    mysql_tls_ca: str
     kafka_bootstrap: str
     aws_endpoint_url: str  # one endpoint for every AWS API: moto server, LocalStack, or "" for AWS itself
     aws_target: str  # "moto" | "localstack" | "aws"
@@ -110,6 +113,7 @@ def load() -> Settings:
         mysql_user=_str("GOODSDROP_MYSQL_USER", "goodsdrop"),
         mysql_password=_str("GOODSDROP_MYSQL_PASSWORD", "goodsdrop"),
         mysql_database=_str("GOODSDROP_MYSQL_DATABASE", "goodsdrop"),
+        mysql_tls_ca=_str("GOODSDROP_MYSQL_TLS_CA", ""),
         kafka_bootstrap=_str("GOODSDROP_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka_port}"),
         aws_endpoint_url=_str(
             "GOODSDROP_AWS_ENDPOINT_URL",

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 from aws_lambda_powertools import Logger
 
 from goodsdrop import keys
@@ -191,6 +190,8 @@ def issue_access_token(member_id: int | str, role: str, email_verified: bool, se
     issued = int(now if now is not None else time.time())
     claims = AccessClaims(str(member_id), role, email_verified, token_id or uuid.uuid4().hex, session_id, issued,
                           issued + ACCESS_TOKEN_SECONDS)
+    import jwt  # here, not at the top: PyJWT brings cryptography (~25 ms), and most importers never sign
+
     key = keyring().current
     token = jwt.encode(
         {"iss": ISSUER, "sub": claims.member_id, "role": role, "ev": email_verified, "jti": claims.token_id,
@@ -228,6 +229,8 @@ def verify_access_token(token: str) -> AccessClaims:
 
 
 def _decode(token: str) -> AccessClaims:
+    import jwt  # see issue_access_token
+
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         if kid is not None and not isinstance(kid, str):

@@ -18,12 +18,12 @@ from goodsdrop.reservations.order_record import (
 )
 from goodsdrop.reservations.rebuild import ensure_recovered, load_stock, rebuild_held
 from goodsdrop.reservations.settlement import MARKER_TTL_SECONDS, release_order, restock, settle, unrestock, unsettle
-from goodsdrop.reservations.shards import MAX_SHARDS, forget_shards, home_shard, product_level, spread
+from goodsdrop.reservations.shards import MAX_SHARDS, close_shards, forget_shards, home_shard, product_level, spread
 from goodsdrop.reservations.takes import LevelReads, level_reads, rebalance, refill_shard, take_lines
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "MARKER_TTL_SECONDS", "MAX_SHARDS", "STRATEGIES", "LevelReads", "Line",
-           "OrderRecord", "Reservation", "ReserveResult", "Settled", "Terms", "close_record", "due_reservations",
-           "ensure_recovered", "forget_expiry", "forget_shards", "home_shard", "level_reads", "load_stock",
-           "mark_persisted", "pending_order_ids", "product_level", "read_record", "rebalance", "rebuild_held",
-           "refill_shard", "release_order", "reserve", "restock", "settle", "spread", "take_lines", "unrestock",
-           "unsettle"]
+           "OrderRecord", "Reservation", "ReserveResult", "Settled", "Terms", "close_record", "close_shards",
+           "due_reservations", "ensure_recovered", "forget_expiry", "forget_shards", "home_shard", "level_reads",
+           "load_stock", "mark_persisted", "pending_order_ids", "product_level", "read_record", "rebalance",
+           "rebuild_held", "refill_shard", "release_order", "reserve", "restock", "settle", "spread", "take_lines",
+           "unrestock", "unsettle"]

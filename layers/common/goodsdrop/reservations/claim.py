@@ -211,7 +211,7 @@ def reserve(res: Reservation, strategy: str | None = None, *, claimed: bool = Fa
         if kind == PassKind.TAKEN:
             return ReserveResult(ReserveKind.RESERVED, levels=value)
         if kind == PassKind.SHORT:
-            _undo_claim(res, RecordStatus.REFUSED, "OUT_OF_STOCK", value)
+            _undo_claim(res, RecordStatus.REFUSED, value["code"], value)
             return ReserveResult(ReserveKind.REFUSED, outcome=value)
         break
     # The stock stayed unloadable (or the hold was ended meanwhile): nothing stays reserved.

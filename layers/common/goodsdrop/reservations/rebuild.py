@@ -138,6 +138,9 @@ def _rebuild(product_id: int) -> tuple[int, int]:  # noqa: C901 - one lock, one 
             if snapshot is None:
                 raise NotFound(f"product {product_id} not found")
             count, reservations, _ = snapshot
+            cur.execute("SELECT listed FROM products WHERE id = %s", (product_id,))
+            listed = cur.fetchone()
+            closed = "0" if listed is not None and int(listed["listed"]) == 1 else "1"
             pipe = r.pipeline(transaction=False)
             for order, _, _, _ in reservations:
                 for shard in range(shards):
@@ -178,8 +181,9 @@ def _rebuild(product_id: int) -> tuple[int, int]:  # noqa: C901 - one lock, one 
             pipe = r.pipeline(transaction=False)
             for shard, share in enumerate(spread(available, shards)):
                 script("load_stock")(keys=[keys.stock(product_id, shard), keys.stock_holds(product_id, shard),
-                                           keys.stock_rebuild(product_id, shard)],
-                                     args=[token, share, counted[shard], len(adds[shard]) // 2, *adds[shard]],
+                                           keys.stock_rebuild(product_id, shard), keys.stock_closed(product_id, shard)],
+                                     args=[token, share, counted[shard], closed, len(adds[shard]) // 2,
+                                           *adds[shard]],
                                      client=pipe)
             written = pipe.execute()
         if all(int(result[0]) != RebuildCode.TOKEN_LOST for result in written):

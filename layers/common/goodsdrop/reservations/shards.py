@@ -13,6 +13,7 @@ import zlib
 from goodsdrop import keys
 from goodsdrop.clients import redis_client
 from goodsdrop.products import shard_count
+from goodsdrop.scripts import script
 
 MAX_SHARDS = 16
 
@@ -45,3 +46,17 @@ def forget_shards(product_id: int, shards: int | None = None) -> None:
     for shard in range(shards or shard_count(product_id)):
         pipe.delete(keys.stock(product_id, shard))
     pipe.execute()
+
+
+def close_shards(product_id: int, shards: int, *, closed: bool) -> int:
+    """Take the product off sale in every shard (no new hold: `lua/take_units.lua` answers CLOSED), or put
+    it back on sale; the open holds left over all shards (they settle as usual).
+
+    Callers hold the product's MySQL stock row lock, like every writer of its live stock, so a
+    concurrent rebuild (which writes the marker from `products.listed`) cannot undo this.
+    """
+    pipe = redis_client().pipeline(transaction=False)
+    for shard in range(shards):
+        script("close_shard")(keys=[keys.stock_closed(product_id, shard), keys.stock_holds(product_id, shard)],
+                              args=["1" if closed else "0"], client=pipe)
+    return sum(int(holds) for holds in pipe.execute())

@@ -31,18 +31,21 @@ class _LinePass:
     complete: bool = False
     load: bool = False  # a shard's stock is not in Redis: load the product and pass again
     ended: bool = False  # the order's hold already ended in a shard (released): nothing more is taken
+    closed: bool = False  # the product is off sale (unlisted or deleted): no new hold anywhere
     available: int = 0  # units the shards had when the line could not be completed
     level: tuple[int, int] | None = None  # the product's (available, version) when known from the pass
 
     def stopped(self, code: int) -> bool:
-        """Whether a take's first value says the pass must stop (stock not loaded, hold ended); noted here."""
+        """Whether a take's first value says the pass must stop (stock not loaded, hold ended, closed); noted here."""
         self.load, self.ended = code == TakeCode.NOT_LOADED, code == TakeCode.HOLD_ENDED
-        return self.load or self.ended
+        self.closed = code == TakeCode.CLOSED
+        return self.load or self.ended or self.closed
 
 
 def _take(order_id: str, member_id: str, product_id: int, shard: int, wanted: int) -> Any:
     return script("take_units")(keys=[keys.stock(product_id, shard), keys.stock_holds(product_id, shard),
-                                      keys.stock_settled(product_id, order_id, shard)],
+                                      keys.stock_settled(product_id, order_id, shard),
+                                      keys.stock_closed(product_id, shard)],
                                 args=[order_id, member_id, wanted])
 
 
@@ -116,6 +119,8 @@ def _release(order_id: str, passes: list[tuple[Line, int, _LinePass]]) -> None:
 def take_lines(res: Reservation) -> tuple[PassKind, Any]:
     """Take every line's units: (TAKEN, levels), (SHORT, outcome), (LOAD, product) or (ENDED, None).
 
+    SHORT's outcome says OUT_OF_STOCK, or PRODUCT_UNAVAILABLE when a product was taken off sale.
+
     The levels are each line's product (available, version) when the pass learnt it (one-shard
     products), else None: `level_reads` reads the sum over the shards.
 
@@ -130,6 +135,9 @@ def take_lines(res: Reservation) -> tuple[PassKind, Any]:
             return PassKind.LOAD, line.product_id
         if line_pass.ended:
             return PassKind.ENDED, None
+        if line_pass.closed:
+            _release(res.order_id, passes)
+            return PassKind.SHORT, {"code": "PRODUCT_UNAVAILABLE", "productId": str(line.product_id)}
         if not line_pass.complete:
             _release(res.order_id, passes)
             return PassKind.SHORT, {"code": "OUT_OF_STOCK", "productId": str(line.product_id),
