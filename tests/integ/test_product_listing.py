@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
 import pytest
 
 from goodsdrop import keys, reservations
@@ -32,12 +31,6 @@ from tests.support.orders import (
     wait_final,
     wait_for,
 )
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 @pytest.fixture
