@@ -94,3 +94,19 @@ def seller(stack):
     from tests.support.accounts import new_account
 
     return new_account(seller=True)
+
+
+@pytest.fixture
+def fault():
+    """`fault(kind, product_id)` injects a fault (tests/support/faults.py) for the rest of one test."""
+    from tests.support import faults
+
+    injected: list[tuple[str, int]] = []
+
+    def inject(kind: str, product_id: int) -> None:
+        faults.inject(kind, product_id)
+        injected.append((kind, product_id))
+
+    yield inject
+    for kind, product_id in injected:
+        faults.clear(kind, product_id)

@@ -42,20 +42,6 @@ GROUPS = {topics.ORDER_REQUESTED: "goodsdrop-payments", topics.PAYMENT_SUCCEEDED
           topics.ORDER_RETURNS: "goodsdrop-returns"}
 
 
-@pytest.fixture
-def fault():
-    """Inject a fault for a product for the duration of one test."""
-    injected: list[tuple[str, int]] = []
-
-    def inject(step: str, product_id: int) -> None:
-        faults.inject(step, product_id)
-        injected.append((step, product_id))
-
-    yield inject
-    for step, product_id in injected:
-        faults.clear(step, product_id)
-
-
 def row(sql: str, *args):
     with mysql_cursor() as cur:
         cur.execute(sql, args)
