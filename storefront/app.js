@@ -39,6 +39,7 @@ const MESSAGES = {
   UNAUTHORIZED: "Please log in.", TOKEN_EXPIRED: "Your session expired; please log in again.",
   RATE_LIMITED: "Too many attempts; please wait a moment.", VALIDATION_ERROR: "Please check what you entered.",
   QUEUE_REQUIRED: "This drop is busy: joining the line…",
+  CHECKOUT_PENDING: "Your cart is being ordered; it changes again once that order is confirmed or failed.",
 };
 
 async function api(method, path, body, { auth = true, headers = {} } = {}) {
@@ -199,25 +200,80 @@ async function cart() {
   document.getElementById("checkout").onclick = () => placeOrder({ fromCart: true });
 }
 
+// What the buyer paid and got back: per line and for the order (refunds in flight say so).
+const PAYMENT_LABELS = { NONE: "not charged yet", DECLINED: "card declined", CHARGED: "charged",
+  REFUND_PENDING: "refund in progress", PARTIALLY_REFUNDED: "partially refunded", REFUNDED: "refunded" };
+const when = (iso) => (iso ? new Date(iso).toLocaleString("en-GB", { timeZone: "UTC" }) + " UTC" : "");
+function refundCell(l) {
+  if (l.refundStatus === "REFUNDED") return `refunded ${won(l.refundedAmount)} <small>${esc(when(l.refundedAt))}</small>`;
+  if (l.refundStatus === "PENDING") return "refund in progress";
+  return "";
+}
+
 async function order(id) {
   const render = (o) => {
+    const lines = o.items || [];
+    const canCancel = o.status === "PENDING" || (o.status === "CONFIRMED" && lines.every((l) => ["PREPARING", "CANCELLED", "RETURNED"].includes(l.deliveryStatus)));
     view.innerHTML = `<h1>Order ${esc(o.orderId || o.id)}</h1><p class="status ${esc(o.status)}" id="order-status">${esc(o.status)}</p>
       ${o.failureReason || o.reason ? `<p>Reason: ${esc(o.failureReason || o.reason)}</p>` : ""}
-      <table>${(o.items || o.lines || []).map((l) => `<tr><td>${esc(l.name || l.productId)}</td><td>× ${esc(l.quantity)}</td><td>${esc(l.deliveryStatus || "")}</td></tr>`).join("")}</table>`;
+      <table id="order-lines"><tr><th>Item</th><th>Qty</th><th>Unit price</th><th>Charged</th><th>Delivery</th><th>Refund</th><th></th></tr>
+      ${lines.map((l) => `<tr data-line="${esc(l.productId)}"><td>${esc(l.productName || l.productId)}</td><td>× ${esc(l.quantity)}</td>
+        <td>${won(l.unitPrice ?? l.price)}</td><td>${won(l.chargedAmount || 0)}</td><td>${esc(l.deliveryStatus || "")}</td>
+        <td class="refund">${refundCell(l)}</td>
+        <td>${o.status === "CONFIRMED" && l.deliveryStatus === "PREPARING" ? `<button data-cancel-line="${esc(l.productId)}">Cancel line</button>` : ""}</td></tr>`).join("")}</table>
+      <p class="money" id="order-money">Charged ${won(o.chargedAmount || 0)} · refunded ${won(o.refundedAmount || 0)}
+        · <span class="badge payment-${esc(o.paymentStatus)}" id="payment-status">${esc(PAYMENT_LABELS[o.paymentStatus] || o.paymentStatus || "")}</span></p>
+      ${canCancel ? '<button id="cancel-order">Cancel order</button>' : ""}`;
+    view.querySelectorAll("[data-cancel-line]").forEach((b) => { b.onclick = async () => {
+      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/items/${b.dataset.cancelLine}/cancel`); render(o); watch(); }
+      catch (err) { showMessage(err.message); } }; });
+    const cancel = document.getElementById("cancel-order");
+    if (cancel) cancel.onclick = async () => {
+      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/cancel`); render(o); watch(); }
+      catch (err) { showMessage(err.details && err.details.retryAfterSeconds ? `${err.message} (try again in ${err.details.retryAfterSeconds} s)` : err.message); }
+    };
   };
   let o = await api("GET", `/orders/${encodeURIComponent(id)}`); render(o);
-  const timer = setInterval(async () => {
-    if (o.status !== "PENDING") return clearInterval(timer);
-    try { o = await api("GET", `/orders/${encodeURIComponent(id)}`); render(o); } catch (err) { showMessage(err.message); }
-  }, 500);
-  timers.push(timer);
+  // Poll while the order is placed or a refund is in flight.
+  const busy = () => o.status === "PENDING" || o.paymentStatus === "REFUND_PENDING";
+  const watch = () => {
+    const timer = setInterval(async () => {
+      if (!busy()) return clearInterval(timer);
+      try { o = await api("GET", `/orders/${encodeURIComponent(id)}`); render(o); } catch (err) { showMessage(err.message); }
+    }, 500);
+    timers.push(timer);
+  };
+  watch();
 }
 
 async function orders() {
   if (!session.access) return requireLogin();
   const page = await api("GET", "/orders?size=20");
-  view.innerHTML = `<h1>Your orders</h1><table>${page.items.map((o) => `<tr><td><a href="#/order/${esc(o.orderId || o.id)}">${esc(o.orderId || o.id)}</a></td>
-    <td>${esc(o.status)}</td><td>${won(o.totalPrice || 0)}</td></tr>`).join("") || "<tr><td>No orders yet.</td></tr>"}</table>`;
+  view.innerHTML = `<h1>Your orders</h1><table id="order-history"><tr><th>Order</th><th>Items</th><th>Status</th><th>Charged</th><th>Refunded</th></tr>
+    ${page.items.map((o) => `<tr data-order="${esc(o.id)}"><td><a href="#/order/${esc(o.id)}">${esc(o.id)}</a><br><small>${esc(when(o.createdAt))}</small></td>
+    <td>${(o.items || []).map((l) => `${esc(l.productName || l.productId)} × ${esc(l.quantity)}`).join("<br>")}</td>
+    <td>${esc(o.status)}<br><span class="badge payment-${esc(o.paymentStatus)}">${esc(PAYMENT_LABELS[o.paymentStatus] || "")}</span></td>
+    <td>${won(o.chargedAmount || 0)}</td><td class="refunded">${won(o.refundedAmount || 0)}</td></tr>`).join("") || "<tr><td colspan=5>No orders yet.</td></tr>"}</table>`;
+}
+
+// The link of the verification mail lands here (#/verify?token=...): the API says what became of it.
+const VERIFY_ANSWERS = {
+  VERIFICATION_LINK_EXPIRED: "This link has expired. Log in and ask for a new verification mail.",
+  VERIFICATION_LINK_USED: "This link was already used: your address is verified.",
+  VERIFICATION_LINK_REPLACED: "This link was replaced by a newer one. Open the link in the latest mail we sent you.",
+  NOT_FOUND: "We do not know this link. Check that you copied all of it.",
+};
+async function verify(token) {
+  view.innerHTML = "<h1>Email verification</h1><p id=\"verify-result\">Checking your link…</p>";
+  const result = document.getElementById("verify-result");
+  try {
+    await api("GET", `/members/verify?${new URLSearchParams({ token })}`, undefined, { auth: false });
+    result.textContent = "Your email address is verified. You can buy now.";
+    result.dataset.outcome = "VERIFIED";
+  } catch (err) {
+    result.textContent = VERIFY_ANSWERS[err.code] || err.message;
+    result.dataset.outcome = err.code || "ERROR";
+  }
 }
 
 // ---- routing -------------------------------------------------------------------------------
@@ -232,6 +288,7 @@ async function route() {
     else if (page === "cart") await cart();
     else if (page === "orders") await orders();
     else if (page === "order" && id) await order(id);
+    else if (page && page.startsWith("verify")) await verify(new URLSearchParams(location.hash.split("?")[1] || "").get("token") || "");
     else if (page === "desk") await desk();
     else await catalogue(Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || "")));
   } catch (err) {

@@ -32,7 +32,8 @@ os.environ.setdefault("GOODSDROP_CHECK_SCRIPT_SLOTS", "1")
 
 # What CI also runs on a Redis Cluster (`make test CLUSTER=1 PYTEST_ARGS="-m cluster"`): the tests
 # of everything that keeps state in Redis - the drop (exact sell-out, limits), stock reservation,
-# the cart, the token deny-lists and login throttles, the stock cache - and the cluster itself.
+# the cart, the token deny-lists and login throttles, the stock cache, products taken off sale (their
+# shards closed) - and the cluster itself.
 CLUSTER_SUITE = (
     "tests/integ/test_stack.py",
     "tests/integ/test_redis_cluster.py",
@@ -45,6 +46,7 @@ CLUSTER_SUITE = (
     "tests/integ/test_admission.py",
     "tests/integ/test_sharded_stock.py",
     "tests/integ/test_hostile_users.py",
+    "tests/integ/test_product_listing.py",
 )
 
 

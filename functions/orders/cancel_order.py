@@ -1,4 +1,4 @@
-"""POST /orders/{id}/cancel: the buyer cancels a confirmed order before anything shipped (refund, stock back)."""
+"""POST /orders/{id}/cancel: the buyer cancels an order before shipping, PENDING included (refund, stock back)."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import unquote
 
 import httpx
 
 from goodsdrop.fields import registration_check_digit
 from goodsdrop.settings import settings
 
-_LINK = re.compile(r"https?://[^\s\"'<>]+/members/verify\?token=[A-Za-z0-9_%-]+")
+# The mail links to the storefront's verification page (`/#/verify?token=...`).
+_LINK = re.compile(r"https?://[^\s\"'<>]+/#/verify\?token=[A-Za-z0-9_%-]+")
+_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_%-]+)")
 
 
 def messages_to(address: str) -> list[dict]:
@@ -35,7 +37,9 @@ def verification_links(address: str, at_least: int = 1, wait_seconds: float = 5.
 
 
 def token_of(link: str) -> str:
-    return parse_qs(urlparse(link.replace("&amp;", "&")).query)["token"][0]
+    match = _TOKEN.search(link.replace("&amp;", "&"))
+    assert match is not None, link
+    return unquote(match.group(1))
 
 
 def new_email() -> str:

@@ -123,6 +123,7 @@ class RecordStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"  # the buyer cancelled it while it was pending
 
 
 class OrderStatus(StrEnum):

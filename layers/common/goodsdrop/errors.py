@@ -64,7 +64,7 @@ class Forbidden(DropError):
 
 
 class EmailNotVerified(Forbidden):
-    """Verify your email address first."""
+    """Verify your email address first (once verified, it counts from your next request)."""
 
     code = "EMAIL_NOT_VERIFIED"
 

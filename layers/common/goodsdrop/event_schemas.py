@@ -138,6 +138,7 @@ SCHEMAS: dict[tuple[str, int], type[Payload]] = {
     ("OrderConfirmed", 1): OrderConfirmed,
     ("OrderFailed", 1): OrderStepFailed,
     ("OrderExpired", 1): OrderExpired,
+    ("PendingOrderCancelled", 1): OrderStepFailed,  # the buyer cancelled before the order was confirmed
     ("OrderCancelled", 1): GiveBack,
     ("OrderLineCancelled", 1): GiveBack,
     ("OrderLineReturned", 1): GiveBack,

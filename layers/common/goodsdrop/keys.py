@@ -60,6 +60,11 @@ def cart(member_id: int | str) -> str:
     return f"{PREFIX}:{{m{member_id}}}:cart"
 
 
+def member_email_verified(member_id: int | str) -> str:
+    """Set when the member verifies their email, for as long as older access tokens (saying "not yet") live."""
+    return f"{PREFIX}:{{m{member_id}}}:email-verified"
+
+
 def cart_checkout(member_id: int | str) -> str:
     """The cart's checkout marker while an order of it is pending: hash order, digest, lines (snapshot)."""
     return f"{PREFIX}:{{m{member_id}}}:cart:checkout"

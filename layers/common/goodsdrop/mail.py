@@ -14,8 +14,10 @@ logger = Logger(child=True)
 
 
 def verification_link(token: str) -> str:
-    """The link in the verification mail: `GET /members/verify?token=...` on the public API."""
-    return f"{settings.public_base_url.rstrip('/')}/members/verify?{urlencode({'token': token})}"
+    """The link in the verification mail: the storefront's verification page (`#/verify?token=...`), which
+    asks `GET /members/verify` and says verified / expired / already used / replaced by a newer link.
+    The token sits in the fragment, so it never reaches the storefront's host or its logs."""
+    return f"{settings.storefront_url.rstrip('/')}/#/verify?{urlencode({'token': token})}"
 
 
 def _send(email: str, subject: str, text: str, body_html: str, kind: str) -> str:

@@ -33,7 +33,7 @@ from goodsdrop.mail import send_already_registered_mail, send_verification_mail
 from goodsdrop.passwords import hash_password
 from goodsdrop.ratelimit import Limit
 from goodsdrop.settings import settings
-from goodsdrop.tokens import new_opaque_token, token_digest
+from goodsdrop.tokens import new_opaque_token, note_email_verified, token_digest
 
 logger = Logger(child=True)
 
@@ -188,14 +188,21 @@ def parse_verification_token(raw: str | None) -> str:
 
 
 def verify_email(token: str) -> Member:
-    """GET /members/verify: use a verification link once, within 24 hours."""
+    """GET /members/verify: use a verification link once, within 24 hours, unless a newer one replaced it.
+
+    Takes effect on the member's very next request: access tokens issued before say "not verified",
+    so the authorizer also reads a verified flag written here (goodsdrop.tokens.note_email_verified).
+    """
     now = db_now()
     with mysql_transaction() as cur:
-        cur.execute("SELECT member_id, expires_at, used_at FROM email_verifications WHERE token_hash = %s FOR UPDATE",
-                    (token_digest(token),))
+        cur.execute("SELECT member_id, expires_at, used_at, replaced_at FROM email_verifications "
+                    "WHERE token_hash = %s FOR UPDATE", (token_digest(token),))
         row = cur.fetchone()
         if row is None:
             raise NotFound("unknown verification link")
+        if row["replaced_at"] is not None:
+            raise DropError("this verification link was replaced by a newer one; open the link of the latest mail",
+                            code="VERIFICATION_LINK_REPLACED", http_status=410)
         if row["used_at"] is not None:
             raise Conflict("this verification link was already used", code="VERIFICATION_LINK_USED")
         if row["expires_at"] <= now:
@@ -205,6 +212,7 @@ def verify_email(token: str) -> Member:
         # Every other link of this member is spent too: the address is verified now.
         cur.execute("UPDATE email_verifications SET used_at = %s WHERE member_id = %s AND used_at IS NULL",
                     (now, row["member_id"]))
+    note_email_verified(row["member_id"])
     return get_member(row["member_id"])
 
 
@@ -216,7 +224,11 @@ def resend_verification(member_id: int | str) -> None:
     ratelimit.consume(keys.verification_resends(member.id), VERIFICATION_RESENDS,
                       "verification mail was re-sent too often; try again later")
     with mysql_transaction() as cur:
-        token = _new_verification(cur, member.id, db_now())
+        now = db_now()
+        # The older links are replaced: each says so when opened (not "already used": it never was).
+        cur.execute("UPDATE email_verifications SET replaced_at = %s WHERE member_id = %s AND used_at IS NULL "
+                    "AND replaced_at IS NULL", (now, member.id))
+        token = _new_verification(cur, member.id, now)
     if not _send_verification(member.email, member.name, token):
         raise ServiceUnavailable("the mail could not be sent; try again")
 

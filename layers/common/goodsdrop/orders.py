@@ -41,7 +41,15 @@ from goodsdrop.cart import adopt_checkout, begin_checkout, cart_lines, end_check
 from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.clock import db_now, from_db, from_ms, iso, now, now_ms, to_ms
-from goodsdrop.codes import CheckoutEnd, DeliveryStatus, IdempotencyState, OrderStatus, RecordStatus, ReserveKind
+from goodsdrop.codes import (
+    CheckoutEnd,
+    DeliveryStatus,
+    IdempotencyState,
+    OrderStatus,
+    PaymentStatus,
+    RecordStatus,
+    ReserveKind,
+)
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
@@ -59,6 +67,7 @@ from goodsdrop.reservations import (
     release_order,
     reserve,
 )
+from goodsdrop.saga import cancel_pending_order
 from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
 
@@ -397,41 +406,126 @@ def _item(product_id: Any, quantity: Any, price: Any, delivery: str | None) -> d
     return {"productId": str(product_id), "quantity": int(quantity), "price": int(price), "deliveryStatus": delivery}
 
 
+def _line(product_id: Any, name: str | None, quantity: Any, price: Any, delivery: str | None) -> dict[str, Any]:
+    """An order line as the buyer sees it: what was bought, by name and unit price at purchase."""
+    return {**_item(product_id, quantity, price, delivery), "productName": name, "unitPrice": int(price),
+            "lineTotal": int(quantity) * int(price)}
+
+
+ENDED_LINES = (DeliveryStatus.CANCELLED, DeliveryStatus.RETURNED)
+
+
+def _money(cur: Any, order_ids: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The orders' payments and refunds (oldest first), by order id."""
+    if not order_ids:
+        return {}, {}
+    marks = ", ".join(["%s"] * len(order_ids))
+    cur.execute(f"SELECT order_id, amount, status FROM payments WHERE order_id IN ({marks})", order_ids)
+    payments = {r["order_id"]: r for r in cur.fetchall()}
+    cur.execute(f"SELECT order_id, product_id, amount, reason, created_at FROM refunds WHERE order_id IN ({marks}) "
+                "ORDER BY created_at, id", order_ids)
+    refunds: dict[str, list[dict[str, Any]]] = {}
+    for r in cur.fetchall():
+        refunds.setdefault(r["order_id"], []).append(r)
+    return payments, refunds
+
+
+def _with_money(doc: dict[str, Any], payment: dict[str, Any] | None,
+                refunds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add what was charged and refunded, and when, per line and for the order.
+
+    A line's refund is its own (line cancel, return, a whole-order cancel: one per line) or the
+    order's whole refund (a failed, expired or cancelled-while-pending order): `refundStatus` is
+    PENDING from the line's cancel or return until its refund is recorded. The order's
+    `paymentStatus`: NONE (not charged yet), DECLINED, CHARGED, REFUND_PENDING, PARTIALLY_REFUNDED,
+    REFUNDED.
+    """
+    charged = payment is not None and payment["status"] in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+    whole = [r for r in refunds if r["product_id"] is None]
+    pending = False
+    for item in doc["items"]:
+        own = [r for r in refunds if r["product_id"] is not None and str(r["product_id"]) == item["productId"]]
+        refunded = sum(int(r["amount"]) for r in own) + (item["lineTotal"] if whole else 0)
+        times = [r["created_at"] for r in own + whole]
+        item["chargedAmount"] = item["lineTotal"] if charged else 0
+        item["refundedAmount"] = min(refunded, item["chargedAmount"])
+        item["refundedAt"] = iso(from_db(max(times))) if times else None
+        if item["refundedAmount"] > 0:
+            item["refundStatus"] = "REFUNDED"
+        elif charged and item["deliveryStatus"] in ENDED_LINES:
+            item["refundStatus"], pending = "PENDING", True
+        else:
+            item["refundStatus"] = None
+    amount = int(payment["amount"]) if charged and payment is not None else 0
+    refunded = min(sum(int(r["amount"]) for r in refunds), amount)
+    if payment is None:
+        status = "NONE"
+    elif not charged:
+        status = "DECLINED"
+    elif pending:
+        status = "REFUND_PENDING"
+    elif refunded >= amount:
+        status = "REFUNDED"
+    else:
+        status = "PARTIALLY_REFUNDED" if refunded > 0 else "CHARGED"
+    doc |= {"chargedAmount": amount, "refundedAmount": refunded, "paymentStatus": status,
+            "refunds": [{"productId": None if r["product_id"] is None else str(r["product_id"]),
+                         "amount": int(r["amount"]), "reason": r["reason"],
+                         "refundedAt": iso(from_db(r["created_at"]))} for r in refunds]}
+    return doc
+
+
 def _mysql_documents(cur: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Order documents for order rows: lines from order_products, else (never placed) from the ledger."""
     if not rows:
         return []
     ids = [row["id"] for row in rows]
     marks = ", ".join(["%s"] * len(ids))
-    cur.execute(f"SELECT order_id, product_id, count, price, delivery_status FROM order_products "
-                f"WHERE order_id IN ({marks}) ORDER BY product_id", ids)
+    cur.execute(f"SELECT op.order_id, op.product_id, COALESCE(op.product_name, p.name) AS name, op.count, op.price, "
+                f"op.delivery_status FROM order_products op LEFT JOIN products p ON p.id = op.product_id "
+                f"WHERE op.order_id IN ({marks}) ORDER BY op.product_id", ids)
     items: dict[str, list[dict[str, Any]]] = {}
     for r in cur.fetchall():
-        items.setdefault(r["order_id"], []).append(_item(r["product_id"], r["count"], r["price"],
+        items.setdefault(r["order_id"], []).append(_line(r["product_id"], r["name"], r["count"], r["price"],
                                                           r["delivery_status"]))
     missing = [i for i in ids if i not in items]
     if missing:
         marks = ", ".join(["%s"] * len(missing))
-        cur.execute(f"SELECT order_id, product_id, quantity, price FROM reservation_lines "
-                    f"WHERE order_id IN ({marks}) ORDER BY product_id", missing)
+        cur.execute(f"SELECT rl.order_id, rl.product_id, p.name, rl.quantity, rl.price FROM reservation_lines rl "
+                    f"LEFT JOIN products p ON p.id = rl.product_id WHERE rl.order_id IN ({marks}) "
+                    "ORDER BY rl.product_id", missing)
         for r in cur.fetchall():
-            items.setdefault(r["order_id"], []).append(_item(r["product_id"], r["quantity"], r["price"], None))
-    return [{"id": row["id"], "status": row["status"], "failureReason": row["failure_reason"],
-             "totalPrice": int(row["total_price"]), "createdAt": iso(from_db(row["created_at"])),
-             "confirmedAt": iso(from_db(row["confirmed_at"])), "items": items.get(row["id"], [])} for row in rows]
+            items.setdefault(r["order_id"], []).append(_line(r["product_id"], r["name"], r["quantity"], r["price"],
+                                                              None))
+    payments, refunds = _money(cur, ids)
+    return [_with_money({"id": row["id"], "status": row["status"], "failureReason": row["failure_reason"],
+                         "totalPrice": int(row["total_price"]), "createdAt": iso(from_db(row["created_at"])),
+                         "confirmedAt": iso(from_db(row["confirmed_at"])), "items": items.get(row["id"], [])},
+                        payments.get(row["id"]), refunds.get(row["id"], [])) for row in rows]
 
 
 _ORDER_COLUMNS = "id, status, failure_reason, total_price, created_at, confirmed_at"
 
 
-def _record_document(member_id: str, order_id: str) -> dict[str, Any] | None:
+def _product_name(product_id: int) -> str | None:
+    try:
+        return get_product(product_id).name
+    except NotFound:  # deleted since
+        return None
+
+
+def _record_document(member_id: str, order_id: str, cur: Any | None = None) -> dict[str, Any] | None:
+    """A PENDING order from its Redis record (with its payment, once charged, when `cur` is given)."""
     record = read_record(member_id, order_id)
     if record is None or record.status == RecordStatus.ABORTED:
         return None
     status = record.status if record.status in STATUSES else OrderStatus.PENDING
-    return {"id": order_id, "status": status, "failureReason": record.reason or None, "totalPrice": record.total,
-            "createdAt": iso(from_ms(record.created_ms)), "confirmedAt": None,
-            "items": [_item(ln.product_id, ln.quantity, ln.price, None) for ln in record.lines]}
+    doc = {"id": order_id, "status": status, "failureReason": record.reason or None, "totalPrice": record.total,
+           "createdAt": iso(from_ms(record.created_ms)), "confirmedAt": None,
+           "items": [_line(ln.product_id, _product_name(ln.product_id), ln.quantity, ln.price, None)
+                     for ln in record.lines]}
+    payments, refunds = _money(cur, [order_id]) if cur is not None else ({}, {})
+    return _with_money(doc, payments.get(order_id), refunds.get(order_id, []))
 
 
 def get_order(caller: Caller, order_id: str) -> dict[str, Any]:
@@ -442,7 +536,7 @@ def get_order(caller: Caller, order_id: str) -> dict[str, Any]:
         row = cur.fetchone()
         if row is not None:
             return _mysql_documents(cur, [row])[0]
-    doc = _record_document(caller.member_id, order_id)
+        doc = _record_document(caller.member_id, order_id, cur)
     if doc is None:
         raise NotFound(f"order {order_id} not found")
     return doc
@@ -462,7 +556,7 @@ def list_orders(caller: Caller, page: int, size: int, status: str | None) -> dic
                 marks = ", ".join(["%s"] * len(ids))
                 cur.execute(f"SELECT id FROM orders WHERE id IN ({marks})", ids)
                 in_mysql = {r["id"] for r in cur.fetchall()}
-                docs = [_record_document(member, i) for i in ids if i not in in_mysql]
+                docs = [_record_document(member, i, cur) for i in ids if i not in in_mysql]
                 pending = [d for d in docs if d is not None and d["status"] == OrderStatus.PENDING]
         where, args = "member_id = %s", [member]
         if status is not None:
@@ -483,15 +577,29 @@ def list_orders(caller: Caller, page: int, size: int, status: str | None) -> dic
 # ---------------------------------------------------------------------------- cancel, return, deliver
 
 
+PENDING_RETRY_SECONDS = 2  # a line of a pending order can be cancelled once the order is confirmed (seconds)
+
+
 def _locked_order(cur: Any, caller: Caller, order_id: str) -> dict[str, Any]:
     cur.execute("SELECT id, status, member_id FROM orders WHERE id = %s AND member_id = %s FOR UPDATE",
                 (order_id, caller.member_id))
     row = cur.fetchone()
     if row is None:
         if _record_document(caller.member_id, order_id) is not None:
-            raise Conflict("the order is still being placed", code="INVALID_STATE", details={"status": "PENDING"})
+            raise Conflict("the order is still being placed; try again once it is confirmed", code="INVALID_STATE",
+                           details={"status": "PENDING", "retryAfterSeconds": PENDING_RETRY_SECONDS})
         raise NotFound(f"order {order_id} not found")
     return row
+
+
+def _is_pending(caller: Caller, order_id: str) -> bool:
+    with mysql_cursor() as cur:
+        cur.execute("SELECT status FROM orders WHERE id = %s AND member_id = %s", (order_id, caller.member_id))
+        row = cur.fetchone()
+    if row is not None:
+        return bool(row["status"] == OrderStatus.PENDING)
+    doc = _record_document(caller.member_id, order_id)
+    return doc is not None and doc["status"] == OrderStatus.PENDING
 
 
 def _locked_lines(cur: Any, order_id: str) -> list[dict[str, Any]]:
@@ -525,7 +633,11 @@ def given_back(order_id: str, lines: list[dict[str, Any]]) -> None:
 
 
 def cancel_order(caller: Caller, order_id: str) -> dict[str, Any]:
-    """Cancel a confirmed order before anything shipped: every line CANCELLED, refund and restock follow."""
+    """Cancel an order before shipping: a PENDING one (the saga stops: reservation released, charge refunded
+    if taken, exactly once: goodsdrop.saga.cancel_pending_order), or a confirmed one whose lines are all still
+    PREPARING (every line CANCELLED; refund and restock follow)."""
+    if _is_pending(caller, order_id) and cancel_pending_order(caller.member_id, order_id):
+        return get_order(caller, order_id)
     with outbox.transaction() as tx:
         cur = tx.cursor
         order = _locked_order(cur, caller, order_id)
@@ -594,9 +706,11 @@ def _end_line(caller: Caller, order_id: str, product_id: int, required: str, new
         if line is None:
             raise NotFound(f"order {order_id} has no product {product_id}")
         if order["status"] != "CONFIRMED" or line["delivery_status"] != required:
+            details = {"deliveryStatus": line["delivery_status"], "status": order["status"]}
+            if order["status"] == OrderStatus.PENDING:  # it will be confirmed (or end) shortly
+                details["retryAfterSeconds"] = PENDING_RETRY_SECONDS
             raise Conflict(f"only a {required} line of a confirmed order can be {new_status.lower()}",
-                           code="INVALID_STATE", details={"deliveryStatus": line["delivery_status"],
-                                                          "status": order["status"]})
+                           code="INVALID_STATE", details=details)
         cur.execute("UPDATE order_products SET delivery_status = %s WHERE order_id = %s AND product_id = %s",
                     (new_status, order_id, product_id))
         if new_status == "CANCELLED" and all(r["delivery_status"] in ("CANCELLED", "RETURNED")

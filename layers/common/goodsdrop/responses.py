@@ -120,6 +120,26 @@ class OrderItem(_Doc):
     deliveryStatus: DeliveryStatus | None  # noqa: N815
 
 
+class OrderLine(OrderItem):
+    """A line of the buyer's order: name and unit price at purchase, what it was charged and refunded."""
+
+    productName: str | None = Field(description="the product's name when the order was placed")  # noqa: N815
+    unitPrice: int = Field(description="the unit price when the order was placed (= price)")  # noqa: N815
+    lineTotal: int  # noqa: N815
+    chargedAmount: int = Field(description="what this line was charged (0 until the payment succeeded)")  # noqa: N815
+    refundedAmount: int  # noqa: N815
+    refundedAt: str | None  # noqa: N815
+    refundStatus: Literal["PENDING", "REFUNDED"] | None = Field(  # noqa: N815
+        description="PENDING from the line's cancel or return until its refund is recorded")
+
+
+class Refund(_Doc):
+    productId: str | None = Field(description="the refunded line; null: the whole order")  # noqa: N815
+    amount: int
+    reason: str
+    refundedAt: str | None  # noqa: N815
+
+
 class Order(_Doc):
     id: str
     status: Literal["PENDING", "CONFIRMED", "FAILED", "EXPIRED", "CANCELLED"]
@@ -127,7 +147,13 @@ class Order(_Doc):
     totalPrice: int  # noqa: N815
     createdAt: str | None  # noqa: N815
     confirmedAt: str | None  # noqa: N815
-    items: list[OrderItem]
+    items: list[OrderLine]
+    chargedAmount: int  # noqa: N815
+    refundedAmount: int  # noqa: N815
+    paymentStatus: Literal["NONE", "DECLINED", "CHARGED", "REFUND_PENDING", "PARTIALLY_REFUNDED",  # noqa: N815
+                           "REFUNDED"] = Field(description="the money's side of the order: NONE until charged; "
+                                                           "REFUND_PENDING while a refund is in flight")
+    refunds: list[Refund]
 
 
 class OrderPage(_Doc):

@@ -229,9 +229,11 @@ def persist_order(event: Envelope) -> str:
                 try:
                     reached(ORDER_PERSISTENCE, Moment.WRITING, product_ids, order_id)
                     _insert_order(cur, entry, OrderStatus.PENDING, p.get("paymentId"))
-                    cur.executemany("INSERT INTO order_products (order_id, product_id, count, price, delivery_status) "
-                                    "VALUES (%s, %s, %s, %s, 'PREPARING')",
-                                    [(order_id, ln.product_id, ln.quantity, ln.price) for ln in entry.lines])
+                    names = _product_names(cur, product_ids)
+                    cur.executemany("INSERT INTO order_products (order_id, product_id, product_name, count, price, "
+                                    "delivery_status) VALUES (%s, %s, %s, %s, %s, 'PREPARING')",
+                                    [(order_id, ln.product_id, names.get(ln.product_id), ln.quantity, ln.price)
+                                     for ln in entry.lines])
                 except (StepFailed, *PERMANENT_DB_ERRORS) as err:
                     cur.execute("ROLLBACK TO SAVEPOINT persist_order")
                     logger.warning("order persistence failed", extra={"order_id": order_id, "error": str(err)})
@@ -249,6 +251,12 @@ def persist_order(event: Envelope) -> str:
     mark_persisted(member, order_id)
     reached(ORDER_PERSISTENCE, Moment.COMMITTED, product_ids, order_id)
     return "placed"
+
+
+def _product_names(cur: DictCursor, product_ids: list[int]) -> dict[int, str]:
+    """The products' names now, kept on the order's lines (the price was fixed when the units were reserved)."""
+    cur.execute(f"SELECT id, name FROM products WHERE id IN ({', '.join(['%s'] * len(product_ids))})", product_ids)
+    return {int(r["id"]): r["name"] for r in cur.fetchall()}
 
 
 def _insert_order(cur: DictCursor, entry: LedgerEntry, status: OrderStatus, payment_id: str | None,
@@ -467,6 +475,61 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         rebalance(line.product_id, shard_count(line.product_id))
     outbox.publish_committed()
     return 1
+
+
+# ---------------------------------------------------------------------------- the buyer cancels a pending order
+
+CANCELLED_BY_BUYER = "CANCELLED_BY_BUYER"
+
+
+def cancel_pending_order(member: str, order_id: str) -> bool:
+    """The buyer cancels an order still PENDING: refund if charged, units released, order CANCELLED.
+
+    Serialised with the saga's steps by the order's ledger row lock, like the expiry: a step that
+    runs afterwards finds the reservation RELEASED, so payment charges nothing, persistence and
+    confirmation fail with RESERVATION_ENDED, and their compensation finds the charge refunded and
+    the order final (the refund has one id per order at the gateway and in MySQL: exactly once).
+    False when the order is not pending any more (confirmed or ended meanwhile): nothing changed.
+    PendingOrderCancelled is written to the outbox in the cancelling transaction.
+    """
+    record = read_record(member, order_id)
+    released: list[Line] = []
+    settled: list[Settled] = []
+    try:
+        with outbox.transaction() as tx:
+            cur = tx.cursor
+            entry = ledger.lock(cur, order_id)
+            if entry is None:
+                if record is None or record.status != RecordStatus.PENDING:
+                    return False
+                # Not recorded by the payment step yet: record it now (its late charge then finds it released).
+                ledger.record(cur, order_id, member, record.lines, record.total, record.created_ms, record.expires_ms)
+                entry = ledger.lock(cur, order_id)
+                assert entry is not None
+            if entry.state != LedgerState.OPEN:
+                return False
+            payment = _payment(cur, order_id)
+            if payment is not None and payment["status"] == PaymentStatus.SUCCEEDED:
+                _refund_order(cur, order_id, int(payment["amount"]), CANCELLED_BY_BUYER)
+            ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
+            ledger.set_state(cur, order_id, LedgerState.RELEASED, CANCELLED_BY_BUYER)
+            for line in entry.lines:
+                settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                released.append(line)
+            _end_order(cur, entry, OrderStatus.CANCELLED, CANCELLED_BY_BUYER, payment)
+            cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s", (order_id,))
+            _emit(tx, topics.ORDER_CLOSED, "PendingOrderCancelled", order_id,
+                  {"memberId": member, "reason": CANCELLED_BY_BUYER})
+    except BaseException:
+        unsettle(order_id, released, member)
+        raise
+    close_record(member, order_id, RecordStatus.CANCELLED, CANCELLED_BY_BUYER)
+    end_checkout(member, order_id, CheckoutEnd.RELEASED)
+    _stock_changed(settled)
+    for line in released:
+        rebalance(line.product_id, shard_count(line.product_id))
+    outbox.publish_committed()
+    return True
 
 
 # ---------------------------------------------------------------------------- cancel and return

@@ -70,6 +70,7 @@ class Settings:
     jwt_key_refresh_seconds: float  # how often a container fetches the signing keys again
     mail_sender: str
     public_base_url: str
+    storefront_url: str  # where the storefront is served (the verification mail's link lands there)
     # The one origin whose pages may call the API and the stream from a browser ("*": any). The
     # functions and the SSE container send it; the template's gateway responses and CORS preflight too.
     allowed_origin: str
@@ -129,6 +130,9 @@ def load() -> Settings:
         jwt_key_refresh_seconds=_float("GOODSDROP_JWT_KEY_REFRESH_SECONDS", 60.0),
         mail_sender=_str("GOODSDROP_MAIL_SENDER", "no-reply@goodsdrop.local"),
         public_base_url=_str("GOODSDROP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}"),
+        # The template's default is empty: the storefront served by the API's own origin (as locally).
+        storefront_url=(_str("GOODSDROP_STOREFRONT_URL", "") or _str("GOODSDROP_PUBLIC_BASE_URL", "")
+                        or f"http://127.0.0.1:{api_port}"),
         allowed_origin=_str("GOODSDROP_ALLOWED_ORIGIN", "*"),
         order_rate_per_member=_float("GOODSDROP_ORDER_RATE_PER_MEMBER", 5.0),
         order_burst_per_member=_int("GOODSDROP_ORDER_BURST_PER_MEMBER", 10),

@@ -21,6 +21,7 @@ the only place that checks tokens; handlers read the caller from the authorizer 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -219,13 +220,36 @@ def verify_access_token(token: str) -> AccessClaims:
     pipe.get(keys.revoked_member_before(claims.member_id))
     pipe.get(keys.revoked_session(claims.member_id, claims.session_id or "-"))
     pipe.get(keys.deny_list_ready())
-    revoked, revoked_before, session_revoked, ready = pipe.execute()
+    if not claims.email_verified:  # verified since the token was issued? (same round trip)
+        pipe.get(keys.member_email_verified(claims.member_id))
+    revoked, revoked_before, session_revoked, ready, *verified_since = pipe.execute()
     if revoked is not None or session_revoked is not None or (
             revoked_before is not None and claims.issued_at <= int(revoked_before)):
         raise Unauthorized("the access token was revoked")
     if ready is None and _session_revoked_in_mysql(claims.session_id):
         raise Unauthorized("the access token was revoked")
+    if verified_since and (verified_since[0] is not None or (ready is None and _verified_in_mysql(claims.member_id))):
+        return dataclasses.replace(claims, email_verified=True)
     return claims
+
+
+def note_email_verified(member_id: int | str) -> None:
+    """The member verified their email: their older access tokens count as verified from the next request.
+
+    Kept as long as a token issued before can live. Best effort: should Redis lose it, the member's next
+    refresh gives a token that says so itself (and while Redis has lost its data, MySQL is asked).
+    """
+    try:
+        redis_client().set(keys.member_email_verified(member_id), "1", ex=ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS + 60)
+    except Exception:  # the verification itself is committed; only its instant effect is lost
+        logger.exception("could not note the verification in Redis")
+
+
+def _verified_in_mysql(member_id: str) -> bool:
+    with mysql_cursor() as cur:
+        cur.execute("SELECT email_verified FROM members WHERE id = %s", (member_id,))
+        row = cur.fetchone()
+    return bool(row and row["email_verified"])
 
 
 def _decode(token: str) -> AccessClaims:

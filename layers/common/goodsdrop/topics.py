@@ -13,7 +13,7 @@ PAYMENT_SUCCEEDED = "payment-succeeded"  # PaymentSucceeded: charged, persist th
 ORDER_PLACED = "order-placed"  # OrderPlaced: order and lines in MySQL, persist the stock next
 ORDER_CONFIRMED = "order-confirmed"  # OrderConfirmed: sold (final)
 ORDER_FAILURES = "order-failures"  # PaymentFailed / OrderPersistenceFailed / StockPersistenceFailed: compensate
-ORDER_CLOSED = "order-closed"  # OrderFailed / OrderExpired: the order ended without a sale (final)
+ORDER_CLOSED = "order-closed"  # OrderFailed / OrderExpired / PendingOrderCancelled: ended without a sale (final)
 ORDER_RETURNS = "order-returns"  # OrderCancelled / OrderLineCancelled / OrderLineReturned: refund and restock
 
 # Every topic the product produces to or consumes from; the local stack creates them all.
