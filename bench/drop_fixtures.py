@@ -235,6 +235,8 @@ def _remove_rows(members: Sequence[int], products: Sequence[int], orders: Sequen
                    "sellers": [("member_id", members)], "members": [("id", members)]}
     for table in PARENTS:
         removed[table] = _delete(table, [(c, v) for c, v in parent_rows[table] if v])
+    if "outbox" in tables and orders:  # the saga's events of these orders (keyed by order id), sent or not
+        removed["outbox"] = _delete("outbox", [("message_key", orders)])
     return {t: n for t, n in removed.items() if n}
 
 

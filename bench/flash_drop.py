@@ -52,7 +52,7 @@ from bench.core import CoreResult, redis_benchmark, reservation_core
 from bench.drop_fixtures import BenchRun
 from bench.loadgen import Phases
 from bench.plots import Bars, Curve, CurvePanel, bar_chart, curve_chart
-from bench.procs import StackCpu, delta
+from bench.procs import StackCpu, cpu_detail, delta, per_request
 from goodsdrop.reservations import STRATEGIES
 from goodsdrop.settings import settings
 
@@ -284,8 +284,9 @@ def warm_up(run: BenchRun, buyers: list[int], workdir: Path, strategy: str, conn
 
 
 def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespace, run: BenchRun, buyers: list[int],
-             workdir: Path, *, warm: bool = True) -> dict[str, Any]:
-    """One measured drop through the HTTP path with `strategy`, `clients` x `requests`; its table row."""
+             workdir: Path, *, warm: bool = True, time_in_process: bool = False) -> dict[str, Any]:
+    """One measured drop through the HTTP path with `strategy`, `clients` x `requests`; its table row.
+    `time_in_process`: the Lua drop also times the same path in-process (`in_process_path`)."""
     use_strategy(strategy, args.api_workers)
     if warm:
         warm_up(run, buyers, workdir, strategy, min(clients, 20 if args.quick else 50), 10 if args.quick else 30)
@@ -312,16 +313,28 @@ def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespac
         f"when it opens in {max(start_at - time.monotonic(), 0):.1f} s")
     load_before = loadavg()[0]
     snapshots: list[dict[str, float]] = []
+    api_details: list[dict[str, float]] = []
+
+    def snapshot() -> None:
+        snapshots.append(cpu.snapshot())
+        api_details.append(cpu_detail(cpu.groups.get("api", [])))
+
     fired = loadgen.fire_orders(api(), tokens, drop.product_id, f"d{uuid.uuid4().hex[:8]}",
                                 connections=clients, per_connection=requests, start_at=start_at,
                                 label=f"{strategy}: {clients} clients x {requests}",
-                                on_start=lambda: snapshots.append(cpu.snapshot()),
-                                on_end=lambda: snapshots.append(cpu.snapshot()))
+                                on_start=snapshot, on_end=snapshot)
     used = delta(snapshots[0], snapshots[-1]) if len(snapshots) == 2 else {}
+    api_detail = per_request(api_details[0], api_details[-1], fired.requests) if len(api_details) == 2 else None
     load_after = loadavg()[0]
     accepted = fired.counts.get("202", 0)
     saga = wait_saga(drop.product_id, accepted, args.saga_wait, f"{strategy}: saga to CONFIRMED")
     audit = audit_stock(drop.product_id, args.stock, accepted)
+    in_process = None
+    if time_in_process and strategy == "lua" and used.get("api"):
+        in_process = in_process_path(run, len(buyers), fired.requests, accepted, args)
+        in_process["api_under_load_us"] = round(1e6 * used["api"] / max(fired.requests, 1), 1)
+        in_process["api_under_load"] = api_detail
+        in_process["ratio"] = round(in_process["api_under_load_us"] / in_process["mix_us"], 2)
     return {
         "name": strategy, "label": LABELS[strategy], "kind": "http", "product_id": drop.product_id,
         "clients": clients, "requests": fired.requests, "seconds": round(fired.seconds, 3),
@@ -331,7 +344,32 @@ def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespac
         "server_cpu_ms_per_request": round(1000 * sum(used.values()) / max(fired.requests, 1), 3),
         "api_cpu_ms_per_request": round(1000 * used.get("api", 0) / max(fired.requests, 1), 3),
         "generator_cpu_pct": round(fired.generator_cpu_pct, 1), "loadavg_1m": [load_before, load_after],
+        "in_process": in_process,
     }
+
+
+def in_process_path(run: BenchRun, first_buyer: int, requests: int, accepted: int,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """The same path's CPU in this process (bench.profile_path: `Gateway.handle`, no uvicorn, no load but
+    this one), right after the drop: per sold-out refusal and per accepted order, each request by a new
+    buyer with a token not seen before, as in the drop; weighted by the drop's answers, it is what the API
+    workers' CPU per request would be if serving under load cost nothing more."""
+    from bench import profile_path
+
+    say("Timing the same path in-process (bench.profile_path) ...")
+    refusals = 300 if args.quick else 1000
+    probe = profile_path.PathProbe(run, refusals + 2 * 200 + 100, first=first_buyer)  # buyers the drops did not use
+    sold_out = run.new_drop("[bench] in-process path (sold out)", 0, opens_in=timedelta(seconds=-5),
+                            per_member_limit=args.limit)
+    refused_us = probe.whole_path_us(sold_out.product_id, refusals, 409)
+    refused_detail = probe.last_detail
+    on_sale_n = 50 if args.quick else 100
+    on_sale = run.new_drop("[bench] in-process path (accepted)", on_sale_n + 250, opens_in=timedelta(seconds=-5),
+                           per_member_limit=args.limit)
+    accepted_us = probe.whole_path_us(on_sale.product_id, on_sale_n, 202, offset=refusals + 200)
+    mix = ((requests - accepted) * refused_us + accepted * accepted_us) / max(requests, 1)
+    return {"refused_us": round(refused_us, 1), "accepted_us": round(accepted_us, 1), "mix_us": round(mix, 1),
+            "refusals_timed": refusals, "accepted_timed": on_sale_n, "refused": refused_detail}
 
 
 # ---------------------------------------------------------------------------- the other benchmarks
@@ -428,6 +466,11 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"Lua path >= 1,100 req/s at {lua['clients']} clients", f"{lua['throughput']:,.0f} req/s",
             lua["throughput"] >= 1100)
         add("Lua path p99 <= 1,000 ms", f"{lua['latency_ms']['p99']:,.0f} ms", lua["latency_ms"]["p99"] <= 1000)
+        path = lua.get("in_process")
+        if path:
+            add("API CPU per order request under the drop <= 1.25x the same path in-process (same run)",
+                f"{path['api_under_load_us'] / 1000:.2f} ms vs {path['mix_us'] / 1000:.2f} ms: {path['ratio']:.2f}x",
+                path["ratio"] <= 1.25)
         for other in ("mysql_lock", "redis_lock"):
             if other in runs and runs[other]["throughput"] > 0:
                 ratio = lua["throughput"] / runs[other]["throughput"]
@@ -453,6 +496,17 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         add("the demo data as found afterwards (rows per table; no [bench] product listed)",
             "as found" if demo["as_found"] else f"changed: {demo['changed']}", demo["as_found"])
     return targets
+
+
+def _switches(path: dict[str, Any]) -> str:
+    """Per request: user/system CPU and context switches, the API workers under the drop vs in-process."""
+    load, alone = path.get("api_under_load"), path.get("refused")
+    if not load or not alone:
+        return ""
+    return (f". Per request, API workers under the drop: user {load['user_us']:,.0f} µs + system "
+            f"{load['sys_us']:,.0f} µs, {load['voluntary']:.1f} voluntary and {load['involuntary']:.1f} "
+            f"involuntary context switches; in-process (sold out): user {alone['user_us']:,.0f} µs + system "
+            f"{alone['sys_us']:,.0f} µs, {alone['voluntary']:.1f} and {alone['involuntary']:.1f}")
 
 
 def _codes(codes: dict[str, int]) -> str:
@@ -556,6 +610,17 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901 - one table per part,
                              f"load {run['loadavg_1m'][0]:.1f} → {run['loadavg_1m'][1]:.1f}); "
                              f"{per_request:.2f} ms of CPU per request in all → at most "
                              f"~{1000 * cores / per_request:,.0f} req/s if these {cores} cores were ours alone")
+    for run in report["runs"]:
+        path = run.get("in_process")
+        if path:
+            cpu_lines.append(
+                f"- {run['label']}, the API's CPU per request against the same path in-process "
+                f"(`bench.profile_path`, timed in this process right after the drop, each request by a new buyer "
+                f"with a new token): {path['api_under_load_us']:,.0f} µs per request in the API workers under "
+                f"the drop; in-process {path['refused_us']:,.0f} µs per sold-out refusal "
+                f"({path['refusals_timed']:,} timed) and {path['accepted_us']:,.0f} µs per accepted order "
+                f"({path['accepted_timed']:,} timed), {path['mix_us']:,.0f} µs for the drop's mix of answers: "
+                f"**{path['ratio']:.2f}x**" + _switches(path))
     if cpu_lines:
         lines += ["", "Where the CPU went during each fire (CPU seconds per process group; the ceiling assumes "
                       "the path stays CPU-bound):", "", *cpu_lines]
@@ -744,7 +809,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per -
                 if "drops" in args.parts:
                     for strategy in order:
                         with phases.phase(f"drop: {LABELS[strategy]}"):
-                            runs.append(run_drop(strategy, args.clients, args.requests, args, run, buyers, workdir))
+                            runs.append(run_drop(strategy, args.clients, args.requests, args, run, buyers, workdir,
+                                                 time_in_process=True))
                 if "curve" in args.parts:
                     for i, clients in enumerate(args.curve_clients):
                         with phases.phase(f"curve: {clients} clients"):

@@ -28,6 +28,47 @@ def cpu_seconds(pid: int) -> float:
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def cpu_detail(pids: list[int]) -> dict[str, float]:
+    """These processes' user and system CPU seconds and their voluntary (waiting for I/O: a Redis answer,
+    the next request) and involuntary (preempted) context switches so far, summed."""
+    totals = {"user_s": 0.0, "sys_s": 0.0, "voluntary": 0.0, "involuntary": 0.0}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is None:
+            continue
+        totals["user_s"] += int(fields[11]) / TICKS
+        totals["sys_s"] += int(fields[12]) / TICKS
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            name, _, value = line.partition(":")
+            if name == "voluntary_ctxt_switches":
+                totals["voluntary"] += int(value)
+            elif name == "nonvoluntary_ctxt_switches":
+                totals["involuntary"] += int(value)
+    return totals
+
+
+def self_detail() -> dict[str, float]:
+    """`cpu_detail` of this process (rusage)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"user_s": usage.ru_utime, "sys_s": usage.ru_stime, "voluntary": float(usage.ru_nvcsw),
+            "involuntary": float(usage.ru_nivcsw)}
+
+
+def per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """What `cpu_detail` grew by per request: user and system CPU µs, context switches."""
+    n = max(requests, 1)
+    return {"user_us": round(1e6 * (after["user_s"] - before["user_s"]) / n, 1),
+            "sys_us": round(1e6 * (after["sys_s"] - before["sys_s"]) / n, 1),
+            "voluntary": round((after["voluntary"] - before["voluntary"]) / n, 2),
+            "involuntary": round((after["involuntary"] - before["involuntary"]) / n, 2)}
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

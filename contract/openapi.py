@@ -92,7 +92,7 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/sellers"): RouteDoc(201, (403, 409)),
     ("GET", "/products"): RouteDoc(200, (400,), (
         Param("q", {"type": "string", "maxLength": 100}, description="words of the name or description"),
-        Param("sellerId", {"type": "integer", "minimum": 1}),
+        Param("sellerId", {"type": "string", "pattern": ID_PATTERN, "description": "a seller's member id"}),
         Param("minPrice", {"type": "integer", "minimum": 0}),
         Param("maxPrice", {"type": "integer", "minimum": 0}),
         Param("status", {"type": "string", "enum": ["on_sale", "upcoming", "sold_out"]}),
@@ -121,7 +121,8 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
         Param("status", {"type": "string", "enum": ["PREPARING", "SHIPPED", "DELIVERED", "RETURN_REQUESTED", "RETURNED",
                                                      "RETURN_REFUSED", "CANCELLED"]},
               description="only lines in this delivery status (RETURN_REQUESTED: returns waiting for a decision)"),
-        Param("productId", {"type": "integer", "minimum": 1}, description="only lines of this product of yours"),
+        Param("productId", {"type": "string", "pattern": ID_PATTERN},
+              description="only lines of this product of yours"),
         Param("from", {"type": "string", "maxLength": 40},
               description="ordered at or after: YYYY-MM-DD (UTC) or an ISO-8601 date-time with a zone"),
         Param("to", {"type": "string", "maxLength": 40},
@@ -148,7 +149,7 @@ ERRORS = {
          "is still pending, NOT_ON_SALE, IDEMPOTENCY_KEY_REUSED, INVALID_STATE, QUEUE_REQUIRED: "
          "join details.queue, NO_WAITING_ROOM: order directly, RETURN_WINDOW_CLOSED, NO_RETURN_REQUESTED, "
          "PRODUCT_UNAVAILABLE: unlisted or deleted, PRODUCT_HAS_ORDERS, ...)",
-    410: "VERIFICATION_LINK_EXPIRED",
+    410: "VERIFICATION_LINK_EXPIRED, or VERIFICATION_LINK_REPLACED: a newer link was sent (open the latest)",
     413: "PAYLOAD_TOO_LARGE: the body is over 64 KiB",
     415: "UNSUPPORTED_MEDIA_TYPE: send application/json",
     429: "RATE_LIMITED: too many attempts (or the method's throttle at the edge); see Retry-After",

@@ -52,6 +52,8 @@ def test_every_route_refuses_an_id_with_a_leading_zero(client, seller, document)
         "product": client.get(f"/products/{padded}"),
         "stock": client.get(f"/products/{padded}/stock"),
         "queue ticket": client.get(f"/products/{product}/queue/07", headers=buyer.headers()),
+        "search by seller": client.get("/products", params={"sellerId": f"0{seller.member_id}"}),
+        "seller's desk": client.get("/seller/orders", params={"productId": padded}, headers=seller.headers()),
     }
     assert {name: (r.status_code, _code(r)) for name, r in answers.items()} == dict.fromkeys(
         answers, (400, "VALIDATION_ERROR"))

@@ -14,7 +14,7 @@ import pytest
 from goodsdrop import keys, payment_gateway, topics
 from goodsdrop.callers import Caller
 from goodsdrop.clients import mysql_cursor, redis_client
-from goodsdrop.errors import ServiceUnavailable
+from goodsdrop.errors import Conflict, ServiceUnavailable
 from goodsdrop.orders import PlaceOrder, place_order
 from goodsdrop.reservations import read_record
 from goodsdrop.saga import expire_reservation
@@ -314,3 +314,32 @@ def test_when_publishing_fails_the_units_go_back_and_the_buyer_gets_503(servers,
     # The key was forgotten with the failed attempt: the retry places the order.
     retried = place_order(caller, body, key)
     assert read_record(buyer.member_id, retried["orderId"]).status == "PENDING"
+
+
+def test_a_sold_out_refusal_takes_two_round_trips_and_is_stored_under_its_key(servers, seller, monkeypatch):
+    """The admission gate, the product's cached detail and the sold-out look go in one round trip;
+    the refusal is stored under the Idempotency-Key in the second (goodsdrop.orders.place_order)."""
+    from redis.connection import AbstractConnection
+
+    product = make_product(seller, 1, limit=2)
+    first, late = Caller(str(new_account().member_id), "member", True), Caller(str(new_account().member_id),
+                                                                              "member", True)
+    body = PlaceOrder(items=[{"productId": str(product), "quantity": 1}], paymentToken="tok_ok")
+    place_order(first, body, uuid.uuid4().hex)  # the last unit goes (and this process learns the shard count)
+    with pytest.raises(Conflict):  # a first refusal: Redis has the refusal's script from now on
+        place_order(Caller(str(new_account().member_id), "member", True), body, uuid.uuid4().hex)
+    sends: list[int] = []
+    real_send = AbstractConnection.send_packed_command
+    monkeypatch.setattr(AbstractConnection, "send_packed_command",
+                        lambda self, command, check_health=True: (sends.append(1), real_send(self, command,
+                                                                                              check_health))[1])
+    key = uuid.uuid4().hex
+    with pytest.raises(Conflict) as refused:
+        place_order(late, body, key, "198.18.0.7")
+    assert refused.value.code == "OUT_OF_STOCK"
+    assert len(sends) == 2
+    monkeypatch.undo()
+    with pytest.raises(Conflict) as replayed:  # the stored answer: the same refusal for the same key
+        place_order(late, body, key, "198.18.0.7")
+    assert replayed.value.code == "OUT_OF_STOCK"
+    assert redis_client().hget(keys.member_held(late.member_id), str(product)) is None  # nothing was claimed

@@ -152,3 +152,54 @@ def test_functions_stay_warm(gateway):
     first = gateway.pool.get("EchoFunction").handler
     call(gateway, "GET", "/things/1")
     assert gateway.pool.get("EchoFunction").handler is first
+
+
+def _cached_gateway(monkeypatch, ttl_seconds):
+    """The fixture's API with its authorizer's ReauthorizeEvery set to `ttl_seconds`, a clock the test moves,
+    and an authorizer whose allowed tokens the test decides (each call counted)."""
+    import goodsdrop_local.gateway as gateway_module
+
+    app = load(FIXTURE, environ={})
+    for authorizer in app.authorizers.values():
+        authorizer.ttl_seconds = ttl_seconds
+    gateway = Gateway(app)
+    clock = [1000.0]
+    monkeypatch.setattr(gateway_module.time, "monotonic", lambda: clock[0])
+    allowed, calls = {"Bearer allow"}, []
+    warm = gateway.pool.get(app.authorizers["TestAuthorizer"].function_id)
+    real = warm.handler
+
+    def decide(event, context):
+        token = next(v for k, v in event["headers"].items() if k.lower() == "authorization")
+        calls.append(token)
+        return real({**event, "headers": {"Authorization": "Bearer allow" if token in allowed else "Bearer expired"}},
+                    context)
+
+    warm._handler = decide
+    return gateway, clock, allowed, calls
+
+
+def test_the_authorizer_result_is_cached_per_identity_source_for_reauthorize_every(monkeypatch):
+    """API Gateway caches a REQUEST authorizer's policy for ReauthorizeEvery seconds, keyed by the identity
+    sources' values: within the TTL the authorizer is not called again (a revoked token still passes, as on
+    AWS); once it has passed, the authorizer decides again and the revoked token is refused."""
+    gateway, clock, allowed, calls = _cached_gateway(monkeypatch, 300)
+    assert call(gateway, "POST", "/me", headers={"Authorization": "Bearer allow"})[0] == 200
+    allowed.discard("Bearer allow")  # revoked
+    clock[0] += 299
+    assert call(gateway, "POST", "/me", headers={"authorization": "Bearer allow"})[0] == 200  # the cached Allow
+    assert calls == ["Bearer allow"]
+    assert call(gateway, "POST", "/me", headers={"Authorization": "Bearer other"})[0] == 401  # another identity
+    assert calls == ["Bearer allow", "Bearer other"]
+    clock[0] += 1.5  # the Allow is older than the TTL now
+    status, _, body = call(gateway, "POST", "/me", headers={"Authorization": "Bearer allow"})
+    assert status == 401 and body["error"]["code"] == "TOKEN_EXPIRED"
+    assert calls == ["Bearer allow", "Bearer other", "Bearer allow"]
+
+
+def test_with_reauthorize_every_0_the_authorizer_decides_every_request(monkeypatch):
+    gateway, _, allowed, calls = _cached_gateway(monkeypatch, 0)  # the product's template: a logout counts at once
+    assert call(gateway, "POST", "/me", headers={"Authorization": "Bearer allow"})[0] == 200
+    allowed.discard("Bearer allow")
+    assert call(gateway, "POST", "/me", headers={"Authorization": "Bearer allow"})[0] == 401
+    assert calls == ["Bearer allow", "Bearer allow"]

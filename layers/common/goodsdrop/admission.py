@@ -114,17 +114,36 @@ def parse_ticket(raw: str | None) -> int:
 # ---------------------------------------------------------------------------- the gate on POST /orders
 
 
-def _run_scripts(calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
-    """Run single-slot scripts in one round trip; each call is (script name, KEYS, ARGV)."""
-    pipe = redis_client().pipeline(transaction=False)
-    for name, script_keys, args in calls:
-        script(name)(keys=script_keys, args=args, client=pipe)
-    return pipe.execute()
+@dataclass(frozen=True)
+class AdmissionGate:
+    """The gate's scripts for one order attempt, queued on a pipeline: `check` reads their answers."""
+
+    buckets: int  # the first answers are the token buckets' (taken, wait ms)
+    product_ids: tuple[int, ...]  # then one waiting-room answer per product
+
+    @property
+    def calls(self) -> int:
+        """How many answers of the pipeline are the gate's."""
+        return self.buckets + len(self.product_ids)
+
+    def check(self, results: Sequence[Any]) -> None:
+        """Raise 429 `RateLimited` / 409 `QueueRequired` from the gate's answers (the first `calls`)."""
+        waits = [int(wait_ms) for taken, wait_ms in results[:self.buckets] if int(taken) != 1]
+        if waits:
+            retry_after = retry_after_seconds(max(waits))
+            raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after)
+        queued = [product_id for product_id, may_order in zip(self.product_ids, results[self.buckets:self.calls],
+                                                              strict=True) if int(may_order) != 1]
+        if queued:
+            product = str(queued[0])
+            raise QueueRequired(f"product {product} has a waiting room open: join its queue",
+                                details={"productId": product, "queue": queue_path(queued[0])})
 
 
-def admit_order(member_id: str, source_ip: str | None, product_ids: Sequence[int], *,
-                policy: AdmissionPolicy = POLICY, at_ms: int | None = None) -> None:
-    """Let an order attempt through, or raise 429 `RateLimited` / 409 `QueueRequired`.
+def queue_admission(pipe: Any, member_id: str, source_ip: str | None, product_ids: Sequence[int], *,
+                    policy: AdmissionPolicy = POLICY, at_ms: int | None = None) -> AdmissionGate:
+    """Queue the gate's single-slot scripts for an order attempt on `pipe` (a non-transactional pipeline,
+    so the caller can add its own reads to the same round trip); `check` the answers afterwards.
 
     Takes a token from the member's and the source IP's buckets and counts the attempt as demand
     on every product in it (a refused attempt is demand too).
@@ -142,19 +161,18 @@ def admit_order(member_id: str, source_ip: str | None, product_ids: Sequence[int
                       [keys.queue_arrivals(product_id), keys.queue_room(product_id), keys.queue_sequence(product_id),
                        keys.queue_pass(product_id, member_id)],
                       [at, room.threshold_per_second, room.open_seconds * 1000]))
-    if not calls:
-        return
-    results = _run_scripts(calls)
-    waits = [int(wait_ms) for taken, wait_ms in results[:buckets] if int(taken) != 1]
-    if waits:
-        retry_after = retry_after_seconds(max(waits))
-        raise RateLimited("too many order attempts; try again shortly", retry_after=retry_after)
-    queued = [product_id for product_id, may_order in zip(product_ids, results[buckets:], strict=True)
-              if int(may_order) != 1]
-    if queued:
-        product = str(queued[0])
-        raise QueueRequired(f"product {product} has a waiting room open: join its queue",
-                            details={"productId": product, "queue": queue_path(queued[0])})
+    for name, script_keys, args in calls:
+        script(name)(keys=script_keys, args=args, client=pipe)
+    return AdmissionGate(buckets, tuple(product_ids))
+
+
+def admit_order(member_id: str, source_ip: str | None, product_ids: Sequence[int], *,
+                policy: AdmissionPolicy = POLICY, at_ms: int | None = None) -> None:
+    """Let an order attempt through, or raise 429 `RateLimited` / 409 `QueueRequired` (one round trip)."""
+    pipe = redis_client().pipeline(transaction=False)
+    gate = queue_admission(pipe, member_id, source_ip, product_ids, policy=policy, at_ms=at_ms)
+    if gate.calls:
+        gate.check(pipe.execute())
 
 
 # ---------------------------------------------------------------------------- the waiting room

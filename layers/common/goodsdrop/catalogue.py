@@ -36,7 +36,7 @@ from goodsdrop.admission import close_waiting_room
 from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Conflict, Forbidden, NotFound, ValidationError
-from goodsdrop.fields import CamelCaseBody, check_visible
+from goodsdrop.fields import CamelCaseBody, check_visible, is_id
 from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from goodsdrop.products import (
     PRODUCT_COLUMNS,
@@ -424,6 +424,8 @@ def parse_search(params: Mapping[str, str | None]) -> SearchQuery:
                 if not fulltext and not like:
                     errors["q"] = "must contain at least one letter or digit"
     seller_id = _int_param(params, "sellerId", 1, 2**63 - 1, errors)
+    if seller_id is not None and not is_id(params.get("sellerId")):
+        errors["sellerId"], seller_id = "must be an id: a positive integer without leading zeros", None
     min_price = _int_param(params, "minPrice", 0, MAX_PRICE, errors)
     max_price = _int_param(params, "maxPrice", 0, MAX_PRICE, errors)
     if min_price is not None and max_price is not None and min_price > max_price:

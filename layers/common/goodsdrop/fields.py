@@ -27,6 +27,11 @@ IdText = Annotated[StrictStr, Field(pattern=ID_PATTERN, description="an id: a po
                                                                     "no leading zero")]
 LineQuantity = Annotated[StrictInt, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
+
+def is_id(raw: str | None) -> bool:
+    """Whether `raw` is an id as the API takes it (`ID_PATTERN`: "072" is not)."""
+    return raw is not None and re.fullmatch(ID_PATTERN, raw) is not None
+
 EMAIL_MAX = 254
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 PASSWORD_INPUT_MAX = 1024  # what a login attempt may send (the policy may change; old passwords still work)

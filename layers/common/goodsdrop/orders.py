@@ -35,7 +35,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import keys, outbox, topics
-from goodsdrop.admission import admit_order
+from goodsdrop.admission import queue_admission
 from goodsdrop.callers import Caller
 from goodsdrop.cart import adopt_checkout, begin_checkout, cart_lines, end_checkout
 from goodsdrop.checkpoints import Moment, reached
@@ -55,14 +55,24 @@ from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
 from goodsdrop.paging import page_body
-from goodsdrop.products import MAX_ID, Product, get_product, listing_of, sale_status
+from goodsdrop.products import (
+    MAX_ID,
+    Product,
+    get_product,
+    known_shard_count,
+    listing_of,
+    product_from,
+    sale_status,
+)
 from goodsdrop.reservations import (
     Line,
     Reservation,
     ReserveResult,
+    SoldOutLook,
     Terms,
     level_reads,
     pending_order_ids,
+    queue_sold_out_look,
     read_record,
     release_order,
     reserve,
@@ -194,21 +204,42 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
 
     Admission control (rate limits, waiting rooms: goodsdrop.admission) comes first; a retry of an
     order that already has its answer still gets it when a waiting room has opened since.
+    The gate's scripts share their round trip with the reads the order needs next (each product's
+    cached detail and, for the `lua` strategy, the sold-out look), so a refusal of a sold-out drop
+    costs two round trips: this one and the stored refusal.
     """
     digest, fingerprint = _key_digest(idempotency_key), _fingerprint(body)
+    member = caller.member_id
+    product_ids = _product_ids(member, body)
+    pipe = redis_client().pipeline(transaction=False)
+    gate = queue_admission(pipe, member, source_ip, product_ids)
+    for product_id in product_ids:
+        pipe.get(keys.product_detail(product_id))
+    shards = [known_shard_count(product_id) for product_id in product_ids]
+    look = None
+    if body.items is not None and product_ids and None not in shards:  # (a cart's lines are read later)
+        look = queue_sold_out_look(pipe, member, digest, [(p, int(n or 1)) for p, n in zip(product_ids, shards,
+                                                                                           strict=True)])
+    answers = pipe.execute() if len(pipe) else []
     try:
-        admit_order(caller.member_id, source_ip, _product_ids(caller.member_id, body))
+        gate.check(answers)
     except QueueRequired:
-        stored = _stored_answer(caller.member_id, digest, fingerprint)
+        stored = _stored_answer(member, digest, fingerprint)
         if stored is not None:
             return stored
         raise
-    return _place(caller, body, digest, fingerprint, restarts=1)
+    details = dict(zip(product_ids, answers[gate.calls:gate.calls + len(product_ids)], strict=True))
+    if look is not None:
+        look.answers[:] = answers[gate.calls + len(product_ids):]
+    return _place(caller, body, digest, fingerprint, restarts=1, details=details, sold_out_look=look)
 
 
-def _product_on_sale(product_id: int) -> Product:
-    """The product to reserve; 409 PRODUCT_UNAVAILABLE for one its seller unlisted or deleted, 404 for none."""
+def _product_on_sale(product_id: int, details: dict[int, Any] | None = None) -> Product:
+    """The product to reserve; 409 PRODUCT_UNAVAILABLE for one its seller unlisted or deleted, 404 for none.
+    `details`: detail cache values read already, by product id."""
     try:
+        if details and product_id in details:
+            return product_from(product_id, details[product_id])
         return get_product(product_id)
     except NotFound:
         if listing_of(product_id) is not None:
@@ -217,8 +248,11 @@ def _product_on_sale(product_id: int) -> Product:
         raise
 
 
-def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int) -> dict[str, Any]:
+def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
+           details: dict[int, Any] | None = None, sold_out_look: SoldOutLook | None = None) -> dict[str, Any]:
     """Place the order; a cart order first marks the cart as being bought (goodsdrop.cart's checkout).
+    `details`: products' detail cache values read already (by product id); `sold_out_look`: the
+    sold-out reads made already (goodsdrop.reservations.queue_sold_out_look).
 
     The cart keeps its lines: they leave it when the order is confirmed (the saga ends the checkout),
     and stay when it fails, expires or is cancelled. A checkout this attempt began is ended here
@@ -238,7 +272,8 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
             raise err from None
     answer: dict[str, Any] = {}
     try:
-        answer = _reserve_and_start(caller, body, digest, fingerprint, restarts, order_id, started, cart)
+        answer = _reserve_and_start(caller, body, digest, fingerprint, restarts, order_id, started, cart,
+                                    details, sold_out_look)
     finally:
         if body.fromCart and answer.get("orderId") == order_id and answer.get("started"):
             if not began:  # a retry took over from a first attempt that began the checkout and failed
@@ -250,11 +285,13 @@ def _place(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, rest
 
 
 def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprint: str, restarts: int,
-                       order_id: str, started: int, cart: list[tuple[int, int]] | None) -> dict[str, Any]:
+                       order_id: str, started: int, cart: list[tuple[int, int]] | None,
+                       details: dict[int, Any] | None = None,
+                       sold_out_look: SoldOutLook | None = None) -> dict[str, Any]:
     member = caller.member_id
     try:
         wanted = _requested_lines(body, cart)
-        products = [_product_on_sale(product_id) for product_id, _ in wanted]
+        products = [_product_on_sale(product_id, details) for product_id, _ in wanted]
     except (ValidationError, NotFound, Conflict):
         # e.g. a fromCart replay after the first attempt's cart was bought: the stored answer stands
         stored = _stored_answer(member, digest, fingerprint)
@@ -266,7 +303,7 @@ def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprin
              for p in products]
     reservation = Reservation(order_id, member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
-    result = reserve(reservation)
+    result = reserve(reservation, sold_out_look=sold_out_look)
     if result.kind == ReserveKind.REUSED:
         raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
     if result.kind == ReserveKind.REFUSED:

@@ -151,21 +151,35 @@ def cache_off_sale(product_id: int, stamp: int, stock_shards: int) -> None:
 
 def get_product(product_id: int) -> Product:
     """The listed product, look-aside through the Redis detail cache; `NotFound` when it is off sale."""
-    cached = redis_client().get(keys.product_detail(product_id))
+    return product_from(product_id, redis_client().get(keys.product_detail(product_id)))
+
+
+def product_from(product_id: int, cached: str | bytes | None) -> Product:
+    """`get_product` given the detail cache's value (read by the caller, e.g. in a round trip of its own):
+    that copy when it is readable (`NotFound` for an off-sale marker), else MySQL's row (cached again)."""
     if cached:
         try:
             doc = json.loads(cached)
             if doc.get("offSale"):
                 raise NotFound(f"product {product_id} not found")
-            return Product.from_json(doc)
+            product = Product.from_json(doc)
         except (ValueError, KeyError, TypeError, AttributeError):
             pass  # an unreadable copy is a miss; the fresh one below replaces it
+        else:
+            _shard_counts.setdefault(product.id, product.stock_shards)
+            return product
     product = load_product(product_id)
     cache_product(product)
+    _shard_counts.setdefault(product.id, product.stock_shards)
     return product
 
 
 _shard_counts: dict[int, int] = {}
+
+
+def known_shard_count(product_id: int) -> int | None:
+    """The product's shard count when this process has seen it (no round trip), else None."""
+    return _shard_counts.get(product_id)
 
 
 def shard_count(product_id: int) -> int:

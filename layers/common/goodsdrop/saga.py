@@ -514,7 +514,7 @@ def cancel_pending_order(member: str, order_id: str) -> bool:
             ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
             ledger.set_state(cur, order_id, LedgerState.RELEASED, CANCELLED_BY_BUYER)
             for line in entry.lines:
-                settled.append(settle(order_id, member, line, SettleTarget.RELEASED))
+                settled.append(settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True))
                 released.append(line)
             _end_order(cur, entry, OrderStatus.CANCELLED, CANCELLED_BY_BUYER, payment)
             cur.execute("UPDATE order_products SET delivery_status = 'CANCELLED' WHERE order_id = %s", (order_id,))

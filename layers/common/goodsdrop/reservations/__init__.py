@@ -6,7 +6,7 @@ goodsdrop.reservation_types; callers import everything public from here.
 """
 
 from goodsdrop.reservation_types import Line, OrderRecord, Reservation, ReserveResult, Settled, Terms
-from goodsdrop.reservations.claim import IDEMPOTENCY_TTL_SECONDS, reserve
+from goodsdrop.reservations.claim import IDEMPOTENCY_TTL_SECONDS, SoldOutLook, queue_sold_out_look, reserve
 from goodsdrop.reservations.lock_strategies import STRATEGIES
 from goodsdrop.reservations.order_record import (
     close_record,
@@ -22,8 +22,8 @@ from goodsdrop.reservations.shards import MAX_SHARDS, close_shards, forget_shard
 from goodsdrop.reservations.takes import LevelReads, level_reads, rebalance, refill_shard, take_lines
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "MARKER_TTL_SECONDS", "MAX_SHARDS", "STRATEGIES", "LevelReads", "Line",
-           "OrderRecord", "Reservation", "ReserveResult", "Settled", "Terms", "close_record", "close_shards",
-           "due_reservations", "ensure_recovered", "forget_expiry", "forget_shards", "home_shard", "level_reads",
-           "load_stock", "mark_persisted", "pending_order_ids", "product_level", "read_record", "rebalance",
-           "rebuild_held", "refill_shard", "release_order", "reserve", "restock", "settle", "spread", "take_lines",
-           "unrestock", "unsettle"]
+           "OrderRecord", "Reservation", "ReserveResult", "Settled", "SoldOutLook", "Terms", "close_record",
+           "close_shards", "due_reservations", "ensure_recovered", "forget_expiry", "forget_shards", "home_shard",
+           "level_reads", "load_stock", "mark_persisted", "pending_order_ids", "product_level",
+           "queue_sold_out_look", "read_record", "rebalance", "rebuild_held", "refill_shard", "release_order",
+           "reserve", "restock", "settle", "spread", "take_lines", "unrestock", "unsettle"]

@@ -33,6 +33,8 @@ if `held` then passes the limit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from goodsdrop import keys
@@ -55,7 +57,50 @@ LOAD_ATTEMPTS = 4  # passes of claim-and-take, each after loading a product's st
 # ---------------------------------------------------------------------------- step 0: sold out?
 
 
-def _sold_out_answer(res: Reservation) -> ReserveResult | None:
+@dataclass(frozen=True)
+class SoldOutLook:
+    """The sold-out look's reads for one order, queued on a caller's pipeline (`queue_sold_out_look`),
+    so they share a round trip with the caller's own commands; `answers` are filled in afterwards."""
+
+    member_id: str
+    key_digest: str
+    shards: tuple[tuple[int, int], ...]  # (product id, shard count) per line, in the order's line order
+    answers: list[Any] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        """How many answers of the pipeline are the look's."""
+        return 2 + sum(count for _, count in self.shards)
+
+    def matches(self, res: Reservation) -> bool:
+        """Whether the look was read for exactly this reservation's key, member, lines and shards."""
+        return (len(self.answers) == self.calls and self.member_id == res.member_id
+                and self.key_digest == res.key_digest
+                and self.shards == tuple((line.product_id, terms.shards) for line, terms in zip(res.lines, res.terms,
+                                                                                              strict=True)))
+
+
+def queue_sold_out_look(pipe: Any, member_id: str, key_digest: str, shards: Sequence[tuple[int, int]],
+                        strategy: str | None = None) -> SoldOutLook | None:
+    """Queue the sold-out look's reads on `pipe`: is the Idempotency-Key used, the member's held units of
+    each product, every shard's available units ((product id, shard count) per line). None (nothing
+    queued) unless `strategy` (default: settings) is `lua`, the only one that looks before claiming."""
+    if checked(strategy or settings.stock_strategy) != LUA:
+        return None
+    look = SoldOutLook(member_id, key_digest, tuple(shards))
+    _queue_look_reads(pipe, look)
+    return look
+
+
+def _queue_look_reads(pipe: Any, look: SoldOutLook) -> None:
+    pipe.exists(keys.order_idempotency(look.member_id, look.key_digest))
+    pipe.hmget(keys.member_held(look.member_id), [str(product_id) for product_id, _ in look.shards])
+    for product_id, count in look.shards:
+        for shard in range(count):
+            pipe.hget(keys.stock(product_id, shard), "available")
+
+
+def _sold_out_answer(res: Reservation, look: SoldOutLook | None = None) -> ReserveResult | None:
     """The hot path of a sold-out drop: refuse OUT_OF_STOCK after one read, without a claim.
 
     Most requests of an oversubscribed drop arrive after its last unit went. One pipelined read
@@ -63,17 +108,18 @@ def _sold_out_answer(res: Reservation) -> ReserveResult | None:
     the refusal is stored under the key like any other (`lua/record_refusal.lua`). Anything
     else goes the normal way (None): a used key, a line not on sale yet or over the member's
     limit (those refusals come first), a stock not in Redis, or units left for every line.
+    `look`: those reads, already made in the caller's round trip (used when they are this order's).
     """
     if any(t.sales_start_ms is not None and res.now_ms < t.sales_start_ms for t in res.terms):
         return None
-    idempotency = keys.order_idempotency(res.member_id, res.key_digest)
-    pipe = redis_client().pipeline(transaction=False)
-    pipe.exists(idempotency)
-    pipe.hmget(keys.member_held(res.member_id), [str(line.product_id) for line in res.lines])
-    for line, terms in zip(res.lines, res.terms, strict=True):
-        for shard in range(terms.shards):
-            pipe.hget(keys.stock(line.product_id, shard), "available")
-    used, held, *levels = pipe.execute()
+    if look is None or not look.matches(res):
+        pipe = redis_client().pipeline(transaction=False)
+        look = SoldOutLook(res.member_id, res.key_digest,
+                           tuple((line.product_id, terms.shards) for line, terms in zip(res.lines, res.terms,
+                                                                                        strict=True)))
+        _queue_look_reads(pipe, look)
+        look.answers[:] = pipe.execute()
+    used, held, *levels = look.answers
     if used:
         return None
     outcome: dict[str, Any] | None = None
@@ -88,6 +134,7 @@ def _sold_out_answer(res: Reservation) -> ReserveResult | None:
             outcome = {"code": "OUT_OF_STOCK", "productId": str(line.product_id), "available": available}
     if outcome is None:
         return None
+    idempotency = keys.order_idempotency(res.member_id, res.key_digest)
     return _parse_claim(script("record_refusal")(keys=[idempotency],
                                                  args=[res.fingerprint, json.dumps(outcome), IDEMPOTENCY_TTL_SECONDS]))
 
@@ -183,17 +230,19 @@ def _undo_claim(res: Reservation, status: RecordStatus, reason: str, outcome: di
 # ---------------------------------------------------------------------------- the whole reservation
 
 
-def reserve(res: Reservation, strategy: str | None = None, *, claimed: bool = False) -> ReserveResult:
+def reserve(res: Reservation, strategy: str | None = None, *, claimed: bool = False,
+            sold_out_look: SoldOutLook | None = None) -> ReserveResult:
     """Claim the order on the member's slot, then take every line's units from its shards.
 
     Serialised by `strategy` (default: settings; goodsdrop.reservations.lock_strategies). All or
     nothing: a line that cannot be completed gives back what was taken and undoes the claim, and
     the refusal is stored for replays. With `claimed`, the claim was made earlier (a retry
-    finishing a dead attempt): only the takes run.
+    finishing a dead attempt): only the takes run. `sold_out_look`: the `lua` strategy's sold-out
+    reads, made by the caller in a round trip of its own (`queue_sold_out_look`).
     """
     strategy = checked(strategy or settings.stock_strategy)
     if strategy == LUA and not claimed:  # (the lock strategies check under their lock, as the seed did)
-        answer = _sold_out_answer(res)
+        answer = _sold_out_answer(res, sold_out_look)
         if answer is not None:
             return answer
     product_ids = sorted({line.product_id for line in res.lines})
