@@ -20,9 +20,16 @@ const session = {
   clear() { localStorage.removeItem("gd.access"); localStorage.removeItem("gd.refresh"); renderNav(); },
 };
 
+// The signed-in member's role, from the access token's claims (only to show links; the API decides).
+function role() {
+  try { return JSON.parse(atob(session.access.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).role; }
+  catch (_) { return null; }
+}
+
 function renderNav() {
   document.getElementById("nav-login").hidden = !!session.access;
   document.getElementById("nav-logout").hidden = !session.access;
+  document.getElementById("nav-dashboard").hidden = !["seller", "operator"].includes(session.access && role());
 }
 
 function showMessage(text, ok = false) {
@@ -289,6 +296,7 @@ async function route() {
     else if (page === "cart") await cart();
     else if (page === "orders") await orders();
     else if (page === "order" && id) await order(id);
+    else if (page === "dashboard") { if (!session.access) return requireLogin(); await (id ? dashboardDrop(id) : dashboardList()); }
     else if (page && page.startsWith("verify")) await verify(new URLSearchParams(location.hash.split("?")[1] || "").get("token") || "");
     else if (page === "desk") await desk();
     else await catalogue(Object.fromEntries(new URLSearchParams(location.hash.split("?")[1] || "")));

@@ -169,9 +169,9 @@ def list_seller_lines(seller: Caller, query: DeskQuery) -> dict[str, Any]:
     return page_body([_line_doc(row) for row in rows], query.page, query.size, total)
 
 
-def _seller_line(cur: Any, seller: Caller, order_id: str, product_id: int, *, lock: bool) -> dict[str, Any]:
+def _seller_line(cur: Any, seller: Caller, order_id: str, product_id: int) -> dict[str, Any]:
     cur.execute(f"SELECT {_LINE_COLUMNS}, o.member_id {_LINE_JOINS} WHERE op.order_id = %s AND op.product_id = %s "
-                f"AND p.seller_id = %s{' FOR UPDATE' if lock else ''}", (order_id, product_id, int(seller.member_id)))
+                "AND p.seller_id = %s", (order_id, product_id, int(seller.member_id)))
     row = cur.fetchone()
     if row is None:
         raise NotFound(f"no line of product {product_id} in order {order_id} among your products")
@@ -183,19 +183,22 @@ def decide_return(seller: Caller, order_id: str, product_id: int, body: ReturnDe
     accept = body.decision == "ACCEPT"
     outcome = DeliveryStatus.RETURNED if accept else DeliveryStatus.RETURN_REFUSED
     with outbox.transaction() as tx:
-        row = _seller_line(tx.cursor, seller, order_id, product_id, lock=True)
-        current = row["delivery_status"]
-        if current == outcome:
-            return _line_doc(row)  # decided so before: the same answer, nothing changes (no second refund)
-        if current != DeliveryStatus.RETURN_REQUESTED:
+        row = _seller_line(tx.cursor, seller, order_id, product_id)  # whose line it is never changes
+        # Only the line's own row is locked: decisions on one line queue here, nothing else waits on them.
+        tx.cursor.execute("SELECT delivery_status FROM order_products WHERE order_id = %s AND product_id = %s "
+                          "FOR UPDATE", (order_id, product_id))
+        current = fetch_one(tx.cursor)["delivery_status"]  # the row _seller_line just found
+        decided_now = current != outcome  # decided so before: the same answer, no second refund
+        if decided_now and current != DeliveryStatus.RETURN_REQUESTED:
             raise Conflict(f"a {current} line has no return request to {body.decision.lower()}",
                            code="NO_RETURN_REQUESTED", details={"deliveryStatus": current})
-        tx.cursor.execute("UPDATE order_products SET delivery_status = %s, return_decided_at = %s "
-                          "WHERE order_id = %s AND product_id = %s", (outcome, db_now(), order_id, product_id))
         line = {"product_id": row["product_id"], "count": row["count"], "price": row["price"]}
-        if accept:
-            give_back(tx, "OrderLineReturned", order_id, str(row["member_id"]), [line])
-    if accept:
+        if decided_now:
+            tx.cursor.execute("UPDATE order_products SET delivery_status = %s, return_decided_at = %s "
+                              "WHERE order_id = %s AND product_id = %s", (outcome, db_now(), order_id, product_id))
+            if accept:
+                give_back(tx, "OrderLineReturned", order_id, str(row["member_id"]), [line])
+    if decided_now and accept:
         given_back(order_id, [line])
     with mysql_cursor() as cur:
-        return _line_doc(_seller_line(cur, seller, order_id, product_id, lock=False))
+        return _line_doc(_seller_line(cur, seller, order_id, product_id))
