@@ -17,7 +17,7 @@ export GOODSDROP_REDIS_CLUSTER := 1
 endif
 
 .PHONY: help install up down reset status test test-unit test-down lint lock build deploy-localstack invoke bench bench-shards \
-	bench-core bench-cold-starts bench-clean logs openapi chaos dlq
+	bench-core bench-cold-starts bench-clean logs openapi chaos dlq top
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ bench-clean: ## Remove whatever benchmarks left behind on the stack (a run that 
 
 bench-shards: install ## One hot key vs sharded stock on the Redis Cluster: make up CLUSTER=1 && make bench-shards CLUSTER=1
 	@$(PYTHON) -m bench.sharded_drop $(ARGS)
+
+top: ## Live figures of the running stack: requests/s, answers, saga lag, dead letters, CPU (ARGS=--once)
+	@$(PYTHON) -m goodsdrop_local top $(ARGS)
 
 logs: ## Follow the stack's logs
 	@tail -n 20 -F $(STACK_DIR)/logs/*.log

@@ -10,16 +10,15 @@ with its own Idempotency-Key, every worker starting at the same instant, every c
 it after admission, without HTTP and the handlers.
 
 The worker model: W threads spread over P forked processes (default 8 per core), each thread a
-worker standing for one warm Lambda environment: its own MySQL connection (the layer keeps one
-per process, as one Lambda environment runs one invocation at a time, so the harness gives each
-thread its own; the row lock needs one held connection per waiting buyer) over one Redis
-connection pool per process, its calls one after the other (a closed loop, like the seed's
-JMeter threads), warmed up before the clock (its MySQL connection too: PyMySQL builds an SSL
-context per connection, ~28 ms of CPU). One process per worker (500 processes) made the harness
-itself the limit on 2 cores; 2, 25 and 125 processes per core drove fewer calls than 8; gevent
-greenlets drove the same Lua rate as these threads (within 2 %, 10 % less client CPU per call), so
-a bench-only dependency was not worth it. Fair: the strategies get the same workers, the same
-calls (built before the clock) and the same drop; only the strategy differs.
+worker standing for one warm Lambda environment: its own MySQL connection (the layer keeps one per
+process, as one Lambda environment runs one invocation at a time, so the harness gives each thread
+its own; the row lock needs one held connection per waiting buyer) over one Redis connection pool
+per process, its calls one after the other (a closed loop, like the seed's JMeter threads), warmed
+up before the clock (its MySQL connection too). One process per worker (500 processes) made the
+harness itself the limit on 2 cores; 2, 25 and 125 processes per core drove fewer calls than 8;
+gevent greenlets drove the same Lua rate as these threads (within 2 %, 10 % less client CPU per
+call), so a bench-only dependency was not worth it. Fair: the strategies get the same workers, the
+same calls (built before the clock) and the same drop; only the strategy differs.
 
 Is the client what gets measured? Two rows answer it: the same workers calling a no-op (the
 harness alone: how fast this model hands out calls at all) and one Redis PING (one round trip, the
@@ -293,9 +292,9 @@ def compare(strategies: list[str], workers: int, requests: int, stock: int, phas
         for i, kind in enumerate(kinds):
             with phases.phase(f"core: {LABELS.get(kind, kind)}") if phases else nullcontext():
                 drop = run.new_drop(f"[bench] core {kind} {datetime.now(UTC):%H%M%S}", stock,
-                                    opens_in=timedelta(seconds=-5), per_member_limit=LIMIT, listed=False)
+                                    opens_in=timedelta(seconds=-5), per_member_limit=LIMIT)
                 warm = run.new_drop(f"[bench] core warm-up {kind}", 0, opens_in=timedelta(seconds=-5),
-                                    per_member_limit=LIMIT, listed=False)
+                                    per_member_limit=LIMIT)
                 for product_id in (drop.product_id, warm.product_id):
                     load_stock(product_id)
                 base = member_base + i * workers * requests

@@ -121,8 +121,8 @@ class BenchRun:
     def new_drop(self, name: str, stock: int, *, opens_in: timedelta, per_member_limit: int | None,
                  price: int = 39_000, stock_shards: int = 1, listed: bool = True) -> Drop:
         """A product of this run's seller with `stock` units (over `stock_shards` Redis shards), on sale
-        `opens_in` from now. `listed=False` keeps it out of the storefront while the run lasts, and out of
-        `get_product` too: only for runs that call the reservation directly."""
+        `opens_in` from now. `listed=False` makes it an unlisted product, which is off sale: its stock is
+        closed and every reservation is refused PRODUCT_UNAVAILABLE (goodsdrop.catalogue)."""
         opens_at = (datetime.now(UTC) + opens_in).replace(microsecond=0) + timedelta(seconds=1)
         with mysql_transaction() as cur:
             cur.execute("INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "

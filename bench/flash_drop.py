@@ -47,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from bench import core_strategies, drop_fixtures, loadgen
+from bench import core_strategies, dashboard_check, drop_fixtures, loadgen
 from bench.core import CoreResult, redis_benchmark, reservation_core
 from bench.drop_fixtures import BenchRun
 from bench.loadgen import Phases
@@ -329,6 +329,10 @@ def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespac
     accepted = fired.counts.get("202", 0)
     saga = wait_saga(drop.product_id, accepted, args.saga_wait, f"{strategy}: saga to CONFIRMED")
     audit = audit_stock(drop.product_id, args.stock, accepted)
+    # The drop dashboard watched this drop too: its report must agree with our own counts exactly.
+    dashboard = dashboard_check.compare(api(), run.seller(), drop.product_id, fired.counts, early_code, saga, audit)
+    for line in dashboard_check.lines(f"{LABELS[strategy]}, C={clients}", dashboard):
+        say(line if dashboard["match"] else f"!!! {line}")
     in_process = None
     if time_in_process and strategy == "lua" and used.get("api"):
         in_process = in_process_path(run, len(buyers), fired.requests, accepted, args)
@@ -344,6 +348,7 @@ def run_drop(strategy: str, clients: int, requests: int, args: argparse.Namespac
         "server_cpu_ms_per_request": round(1000 * sum(used.values()) / max(fired.requests, 1), 3),
         "api_cpu_ms_per_request": round(1000 * used.get("api", 0) / max(fired.requests, 1), 3),
         "generator_cpu_pct": round(fired.generator_cpu_pct, 1), "loadavg_1m": [load_before, load_after],
+        "dashboard": dashboard,
         "in_process": in_process,
     }
 
@@ -596,6 +601,12 @@ def markdown(report: dict[str, Any]) -> str:  # noqa: C901 - one table per part,
                       f"(publish → Kafka → container → every client): p50 {sse['p50_ms']} ms, p90 {sse['p90_ms']} ms, "
                       f"p99 {sse['p99_ms']} ms, max {sse['max_ms']} ms, {sse['missed']} missed, "
                       f"{sse['rss_kib_per_subscriber']} KiB per idle subscriber."]
+    watched = [run for run in [*report["runs"], *(curve or [])] if run.get("dashboard")]
+    if watched:
+        lines += ["", "The drop dashboard's report (GET /dashboard/products/{id}/report) against the benchmark's own "
+                      "counts, for every drop:", ""]
+        for run in watched:
+            lines += dashboard_check.lines(f"{run['label']}, {run['clients']} clients", run["dashboard"])
     lines += ["", "| target | measured | met |", "|---|---:|:---:|"]
     for t in report["targets"]:
         met = "-" if t["met"] is None else "yes" if t["met"] else "NO"
@@ -902,6 +913,9 @@ def problems_of(runs: list[dict[str, Any]]) -> list[str]:
         if run["kind"] == "http" and not run["saga"]["settled"]:
             problems.append(f"{run['label']}: the saga did not settle every accepted order in time "
                             f"({run['saga']['orders']})")
+        if run["kind"] == "http" and "dashboard" in run and not run["dashboard"]["match"]:
+            problems.append(f"{run['label']} (C={run['clients']}): the drop dashboard's report does not match the "
+                            f"benchmark's counts ({dashboard_check.lines('', run['dashboard'])[0]})")
         if run["kind"] == "http" and run["early_click"] != "NOT_ON_SALE":
             problems.append(f"{run['label']}: a click before the opening got {run['early_click']}, not NOT_ON_SALE")
     return problems

@@ -137,6 +137,12 @@ ROUTES: dict[tuple[str, str], RouteDoc] = {
     ("POST", "/products/{id}/queue"): RouteDoc(200, (400, 403, 404, 409)),
     ("GET", "/products/{id}/queue/{ticket}"): RouteDoc(200, (400, 403, 404, 409)),
     ("GET", "/openapi.json"): RouteDoc(200),
+    ("GET", "/dashboard/products"): RouteDoc(200, (400, 403), PAGE),
+    ("GET", "/dashboard/products/{id}/report"): RouteDoc(200, (400, 403, 404), (
+        Param("from", {"type": "string", "pattern": "^[0-9]{1,15}$"},
+              description="epoch ms (default: a minute before the sales start); at most 6 hours before `to`"),
+        Param("to", {"type": "string", "pattern": "^[0-9]{1,15}$"}, description="epoch ms (default: now)"))),
+    ("POST", "/dashboard/products/{id}/stream-ticket"): RouteDoc(201, (400, 403, 404)),
 }
 
 ERRORS = {

@@ -19,11 +19,14 @@ import os
 import re
 import signal
 from typing import Any
+from urllib.parse import parse_qs
 
+from goodsdrop.drop_watch import ticket_product
 from goodsdrop.errors import DropError
 from goodsdrop.products import parse_product_id
 from goodsdrop.settings import settings
 from goodsdrop.stock import read_stock
+from live_stock.drops import DropHub, first_frame
 from live_stock.feed import KafkaFeed
 from live_stock.hub import Hub, chunk, sse_frame
 
@@ -33,7 +36,9 @@ ALLOW_ORIGIN = settings.allowed_origin  # the template's AllowedOrigin, like the
 MAX_REQUEST_BYTES = 16 * 1024
 HIGH_WATER = 64 * 1024  # bytes queued for one client before it counts as slow
 _STREAM_PATH = re.compile(r"^/stream/products/([^/?]+)/stock/?(?:\?.*)?$")
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+_DROP_PATH = re.compile(r"^/stream/products/([^/?]+)/drop/?(?:\?(.*))?$")
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed",
             431: "Request Header Fields Too Large", 503: "Service Unavailable"}
 
 
@@ -42,13 +47,15 @@ class LiveStock:
 
     def __init__(self) -> None:
         self.hub = Hub()
+        self.drops = DropHub()
         self.feed: KafkaFeed | None = None
         self.closing = False
 
     def health(self) -> dict[str, Any]:
         connected = bool(self.feed and self.feed.connected)
         return {"healthy": connected and not self.closing, "subscribers": self.hub.count(),
-                "published": self.hub.published}
+                "published": self.hub.published, "drop_watchers": self.drops.count(),
+                "drop_frames": self.drops.frames}
 
 
 class StreamConnection(asyncio.Protocol):
@@ -59,6 +66,7 @@ class StreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
         self.product_id = ""
+        self.watching_drop = False  # a drop stream (DropHub), not a stock stream (Hub)
         self.streaming = False
         self.paused = False
         self.pending: bytes | None = None
@@ -92,7 +100,7 @@ class StreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - asyncio's Protocol signature
         if self.streaming:
-            self.state.hub.unsubscribe(self)
+            (self.state.drops if self.watching_drop else self.state.hub).unsubscribe(self)
         self.streaming = False
 
     def pause_writing(self) -> None:
@@ -132,7 +140,11 @@ class StreamConnection(asyncio.Protocol):
             health = self.state.health()
             self._reply(200 if health["healthy"] else 503, health)
             return
-        match = _STREAM_PATH.match(target)
+        drop = _DROP_PATH.match(target)
+        if drop and method == "GET" and not self.state.closing:
+            self._watch_drop(drop.group(1), drop.group(2) or "")
+            return
+        match = _STREAM_PATH.match(target) or drop
         if not match:
             self._reply(404, {"error": {"code": "NOT_FOUND", "message": "no such stream", "details": {}}})
             return
@@ -184,6 +196,52 @@ class StreamConnection(asyncio.Protocol):
         self.streaming = True
         self.state.hub.subscribe(self)
 
+    # -- the drop stream ---------------------------------------------------------------------
+    def _watch_drop(self, raw_id: str, query: str) -> None:
+        try:
+            product_id = parse_product_id(raw_id)
+        except DropError as err:
+            self._reply(err.http_status, err.to_body())
+            return
+        ticket = parse_qs(query).get("ticket", [""])[0]
+        self.product_id, self.watching_drop = str(product_id), True
+
+        def open_stream() -> tuple[int | None, bytes, int]:
+            allowed = ticket_product(ticket)
+            if allowed != product_id:
+                return allowed, b"", 0
+            return allowed, *first_frame(product_id)
+
+        task = asyncio.get_running_loop().run_in_executor(None, open_stream)
+        task.add_done_callback(lambda done: self._start_drop_stream(done, product_id))
+
+    def _start_drop_stream(self, done: asyncio.Future[Any], product_id: int) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        error = done.exception()
+        if isinstance(error, DropError):
+            self._reply(error.http_status, error.to_body())
+            return
+        if error is not None:
+            self._reply(503, {"error": {"code": "SERVICE_UNAVAILABLE", "message": "figures are unavailable, try again",
+                                        "details": {}}}, {"retry-after": "1"})
+            return
+        allowed, first, up_to = done.result()
+        if allowed is None:
+            self._reply(401, {"error": {"code": "UNAUTHORIZED", "message": "a valid stream ticket is required "
+                                        "(POST /dashboard/products/{id}/stream-ticket)", "details": {}}})
+            return
+        if allowed != product_id:
+            self._reply(403, {"error": {"code": "FORBIDDEN", "message": "this ticket is for another product",
+                                        "details": {}}})
+            return
+        head = ("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
+                f"x-accel-buffering: no\r\naccess-control-allow-origin: {ALLOW_ORIGIN}\r\n"
+                "transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n")
+        self.transport.write(head.encode() + chunk(f"retry: {RETRY_MS}\n\n".encode() + first))
+        self.streaming = True
+        self.state.drops.subscribe(self, up_to)
+
     def _reply(self, status: int, body: dict[str, Any] | None, extra: dict[str, str] | None = None) -> None:
         if self.transport is None:
             return
@@ -210,15 +268,17 @@ async def serve(host: str, port: int) -> None:
     async def heartbeats() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            for subscriber in state.hub.all():
+            for subscriber in [*state.hub.all(), *state.drops.all()]:
                 subscriber.heartbeat()  # type: ignore[attr-defined]
 
     beating = asyncio.create_task(heartbeats())
+    ticking = asyncio.create_task(state.drops.run(loop))
     await stop.wait()
     state.closing = True
     beating.cancel()
+    ticking.cancel()
     server.close()
-    for subscriber in state.hub.all():
+    for subscriber in [*state.hub.all(), *state.drops.all()]:
         subscriber.end()  # type: ignore[attr-defined]
     state.feed.stopping.set()
     await asyncio.sleep(0.1)

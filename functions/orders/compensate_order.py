@@ -7,10 +7,12 @@ from aws_lambda_powertools import Logger
 
 from goodsdrop.consumers import run_saga_step
 from goodsdrop.saga import COMPENSATE_ORDER
+from goodsdrop.telemetry import capture_handler
 
 logger = Logger()
 
 
+@capture_handler
 @logger.inject_lambda_context
 def handler(event: dict, context: object) -> dict:
     return run_saga_step(event, context, COMPENSATE_ORDER, logger)

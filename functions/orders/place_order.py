@@ -7,6 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from goodsdrop.http import make_resolver, require_verified, respond, source_ip
 from goodsdrop.orders import PlaceOrder, place_order
 from goodsdrop.responses import OrderAccepted
+from goodsdrop.telemetry import capture_handler
 
 logger = Logger()
 app = make_resolver()
@@ -19,6 +20,7 @@ def post(body: PlaceOrder) -> Response[OrderAccepted]:
     return respond(202, accepted, {"Location": f"/orders/{accepted['orderId']}"})
 
 
+@capture_handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)

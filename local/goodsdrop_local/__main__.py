@@ -1,4 +1,4 @@
-"""The local runtime: `python -m goodsdrop_local serve | invoke FN EVENT`.
+"""The local runtime: `python -m goodsdrop_local serve | invoke FN EVENT | top`.
 
 `serve` reads infra/template.yaml and runs it: the API (uvicorn, several worker processes, each
 with warm functions), poller processes per Kafka event-source mapping (MinimumPollers), the SSE
@@ -162,7 +162,12 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["invoke"] and len(argv) == 3:
         return invoke(argv[1], argv[2])
-    print("usage: python -m goodsdrop_local serve | invoke <FunctionLogicalId> <events/file.json>", file=sys.stderr)
+    if argv[:1] == ["top"]:
+        from goodsdrop_local import top
+
+        return top.main(argv[1:])
+    print("usage: python -m goodsdrop_local serve | invoke <FunctionLogicalId> <events/file.json> | top [--once]",
+          file=sys.stderr)
     return 2
 
 

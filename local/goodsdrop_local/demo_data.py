@@ -3,6 +3,7 @@
 Accounts (also in the README): buyer@goodsdrop.local / buyer-pass-1 (verified member) and
 seller@goodsdrop.local / seller-pass-1 (verified seller, shop "Drop Studio"). The other three
 sellers (hana@, moonlight@, pixel@goodsdrop.local) sign in with seller-pass-1 too.
+operator@goodsdrop.local / operator-pass-1 is an operator: the drop dashboard shows them every drop.
 
 The limited drop is the first product, "Hoshino Figure 1/7" (500 units, 2 per member): it opens
 a few minutes after `make up`. Every `make up` re-arms it while nothing of it has been sold or
@@ -23,6 +24,7 @@ from goodsdrop.passwords import hash_password
 
 BUYER = ("buyer@goodsdrop.local", "buyer-pass-1", "Demo Buyer")
 SELLER = ("seller@goodsdrop.local", "seller-pass-1", "Demo Seller")
+OPERATOR = ("operator@goodsdrop.local", "operator-pass-1", "Drop Operator")
 DROP_NAME = "Hoshino Figure 1/7"
 DROP_STOCK = 500
 DROP_OPENS_IN_MINUTES = 5
@@ -144,9 +146,10 @@ def load() -> str:
     added_products = 0
     with mysql_transaction() as cur:
         cur.execute("SELECT COUNT(*) AS n FROM members WHERE email IN %s",
-                    ([BUYER[0], *(s[0] for s in SELLERS)],))
+                    ([BUYER[0], OPERATOR[0], *(s[0] for s in SELLERS)],))
         known_accounts = int(fetch_one(cur)["n"])
         _member(cur, *BUYER, "member")
+        _member(cur, *OPERATOR, "operator")
         seller_ids = {}
         for email, password, name, shop, address, contact, registration in SELLERS:
             member_id = seller_ids[shop] = _member(cur, email, password, name, "seller")
@@ -169,7 +172,7 @@ def load() -> str:
                 cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (cur.lastrowid, stock))
                 added_products += 1
         rearmed = _rearm_drop(cur, seller_ids["Drop Studio"], now)
-    accounts = 1 + len(SELLERS) - known_accounts
+    accounts = 2 + len(SELLERS) - known_accounts
     parts = [f"{added_products} products and {accounts} accounts added"]
     if rearmed:
         parts.append(f"drop re-armed to open in {DROP_OPENS_IN_MINUTES} min")

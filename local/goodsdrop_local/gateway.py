@@ -12,9 +12,11 @@ gateway's own answers (401, 5xx, ...) carry the template's GatewayResponses head
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -63,10 +65,42 @@ def _error(status_code: int, code: str, message: str) -> tuple[int, dict[str, st
     return _json(status_code, {"error": {"code": code, "message": message, "details": {}}})
 
 
+_ERROR_CODE = re.compile(rb'"code"\s*:\s*"([A-Z_]{1,40})"')
+
+
+class AnswerCounts:
+    """This worker's answers so far (status, and the error code of a 4xx/5xx), written for `make top`
+    (goodsdrop_local.status, at most once a second)."""
+
+    def __init__(self) -> None:
+        self.by_answer: dict[str, int] = {}
+        self.requests = 0
+        self._flush: threading.Timer | None = None
+
+    def count(self, status_code: int, body: bytes) -> None:
+        key = str(status_code)
+        if status_code >= 400:
+            code = _ERROR_CODE.search(body[:400])
+            key += f" {code.group(1).decode()}" if code else ""
+        self.by_answer[key] = self.by_answer.get(key, 0) + 1
+        self.requests += 1
+        if self._flush is None:  # one write a second at most, and the last answers always written
+            self._flush = threading.Timer(1.0, self._write)
+            self._flush.daemon = True
+            self._flush.start()
+
+    def _write(self) -> None:
+        self._flush = None
+        with contextlib.suppress(Exception):  # (a figure for `make top`; never the request's problem)
+            status.write_status("api", f"worker-{os.getpid()}",
+                                {"requests": self.requests, "answers": dict(self.by_answer)})
+
+
 class Gateway:
     """The ASGI application: one per uvicorn worker process."""
 
     def __init__(self, app: App, pool: FunctionPool | None = None) -> None:
+        self.answers = AnswerCounts()
         self.app = app
         self.pool = pool or FunctionPool(app.functions)
         self.routes: dict[str, dict[str, Route]] = {}
@@ -112,6 +146,7 @@ class Gateway:
         await self._send(send, *result)
 
     async def _send(self, send: Send, status_code: int, headers: dict[str, str], body: bytes) -> None:
+        self.answers.count(status_code, body)
         await send({"type": "http.response.start", "status": status_code,
                     "headers": [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in headers.items()]})
         await send({"type": "http.response.body", "body": body})

@@ -330,6 +330,14 @@ def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> A
             result[key] = str(resolve(value))
         return result
 
+    def traced_environment(merged: dict[str, Any], props: dict[str, Any]) -> dict[str, str]:
+        result = environment(props)
+        if merged.get("Tracing") == "Active" and "AWS_XRAY_DAEMON_ADDRESS" not in environ:
+            # Lambda runs an X-Ray daemon for a function with Tracing: Active; none runs here, so the
+            # Tracer is switched off rather than sending segments nowhere (README: local vs AWS).
+            result.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        return result
+
     app = App(stage=parameters.get("Stage", "local"))
     for lid, res in resources.items():
         rtype, props = res["Type"], res.get("Properties") or {}
@@ -342,7 +350,7 @@ def load(path: Path = TEMPLATE_PATH, environ: dict[str, str] | None = None) -> A
                 runtime=merged.get("Runtime", "python3.12"),
                 timeout=float(merged.get("Timeout", 3)),
                 memory=int(merged.get("MemorySize", 128)),
-                environment=environment(props),
+                environment=traced_environment(merged, props),
                 layer_dirs=[layer_dirs[_ref_id(lyr)] for lyr in merged.get("Layers", []) if _ref_id(lyr) in layer_dirs],
             )
             for event_name, event in (props.get("Events") or {}).items():

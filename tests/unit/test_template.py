@@ -103,3 +103,12 @@ def test_the_product_template_loads_and_every_handler_file_exists():
         assert function.module_file.is_file(), function.logical_id
         source = function.module_file.read_text()
         assert f"def {function.handler_name}(" in source, function.logical_id
+
+
+def test_tracing_is_disabled_locally_unless_an_xray_daemon_is_configured():
+    from goodsdrop_local.template import TEMPLATE_PATH
+
+    local = load(TEMPLATE_PATH, environ={}).functions["PlaceOrderFunction"].environment
+    assert local["POWERTOOLS_TRACE_DISABLED"] == "true"
+    with_daemon = load(TEMPLATE_PATH, environ={"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"})
+    assert "POWERTOOLS_TRACE_DISABLED" not in with_daemon.functions["PlaceOrderFunction"].environment

@@ -33,6 +33,11 @@ EXTRA_ROUTES: set[tuple[str, str]] = {
     # QUEUE_REQUIRED while it is open; buyers join here and order once their ticket is admitted.
     ("POST", "/products/{id}/queue"),
     ("GET", "/products/{id}/queue/{ticket}"),
+    # The drop dashboard (issue 19): sellers watch their drops, operators every drop; the live
+    # figures come over the SSE container with a ticket from the API.
+    ("GET", "/dashboard/products"),
+    ("GET", "/dashboard/products/{id}/report"),
+    ("POST", "/dashboard/products/{id}/stream-ticket"),
     # The seller's order desk (issue 20): the lines to ship, and the seller's decision on a return
     # request (issue 15: returns are requests the seller accepts on receipt, then refund and restock).
     ("GET", "/seller/orders"),
@@ -43,7 +48,7 @@ EXTRA_ROUTES: set[tuple[str, str]] = {
 }
 
 # Served by the live-stock container (the ECS service / `make up`'s SSE port), not by the Api.
-CONTAINER_ROUTES: set[tuple[str, str]] = {("GET", "/stream/products/{id}/stock")}
+CONTAINER_ROUTES: set[tuple[str, str]] = {("GET", "/stream/products/{id}/stock"), ("GET", "/stream/products/{id}/drop")}
 
 RUNTIMES = {"python3.12", "python3.13"}
 API_GATEWAY_TIMEOUT_SECONDS = 29

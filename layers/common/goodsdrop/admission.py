@@ -49,6 +49,7 @@ from goodsdrop.ratelimit import TokenBucket, retry_after_seconds
 from goodsdrop.scripts import script
 from goodsdrop.settings import settings
 from goodsdrop.stock import read_stock
+from goodsdrop.telemetry import Metric, count
 
 MAX_TICKET_DIGITS = 15
 TICKETS_KEPT_SECONDS = 24 * 3600  # after the last join: long enough for any drop, then Redis forgets them
@@ -219,6 +220,7 @@ def join_queue(member_id: str, product_id: int, *, policy: AdmissionPolicy = POL
     get_product(product_id)  # 404 for a product that does not exist
     standing = _ticket_script("join", member_id, product_id, 0, policy, at_ms)
     assert standing is not None  # "join" always answers
+    count(Metric.WAITING_ROOM_LENGTH, standing.position)  # a new ticket's position is the room's length
     return standing
 
 
@@ -229,4 +231,22 @@ def queue_standing(member_id: str, product_id: int, ticket: int, *, policy: Admi
     standing = _ticket_script("check", member_id, product_id, ticket, policy, at_ms)
     if standing is None:
         raise NotFound(f"you hold no ticket {ticket} for product {product_id}")
+    if standing.admitted:
+        count(Metric.WAITING_ROOM_ADMISSIONS)
     return standing
+
+
+def room_figures(product_id: int, *, policy: AdmissionPolicy = POLICY, at_ms: int | None = None) -> dict[str, Any]:
+    """A product's waiting room now: open or not, tickets issued and admitted in this opening, and its
+    length (tickets waiting), as lua/waiting_room_ticket.lua admits them."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.hmget(keys.queue_room(product_id), "opened", "base")
+    pipe.get(keys.queue_sequence(product_id))
+    (opened, base), sequence = pipe.execute()
+    if opened is None:
+        return {"open": False, "issued": 0, "admitted": 0, "length": 0}
+    at = now_ms() if at_ms is None else at_ms
+    issued = max(0, int(sequence or 0) - int(base or 0))
+    admissible = policy.room.initial_batch + int(max(0, at - int(opened)) * policy.room.admit_per_second / 1000)
+    admitted = min(issued, admissible)
+    return {"open": True, "issued": issued, "admitted": admitted, "length": issued - admitted}

@@ -197,3 +197,11 @@ class PassKind(StrEnum):
     SHORT = "SHORT"  # a line could not be completed; everything taken was given back
     LOAD = "LOAD"  # a shard's stock is not in Redis: load the product and pass again
     ENDED = "ENDED"  # the order's hold already ended in a shard: nothing more is taken
+
+
+class Role(StrEnum):
+    """`members.role`: what the authorizer hands handlers as the caller's role."""
+
+    MEMBER = "member"
+    SELLER = "seller"
+    OPERATOR = "operator"  # watches every drop (granted by hand: README, "Operators")

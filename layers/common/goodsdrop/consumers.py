@@ -36,6 +36,7 @@ from goodsdrop.clients import kafka_producer
 from goodsdrop.events import Envelope, decode_record
 from goodsdrop.failures import classify
 from goodsdrop.stock import apply_stock_changed
+from goodsdrop.telemetry import Metric, count, timed, traced
 
 DEAD_LETTER_TIMEOUT_SECONDS = 10.0
 
@@ -69,7 +70,10 @@ def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logge
         where = {"topic": raw.get("topic"), "partition": raw.get("partition"), "offset": raw.get("offset")}
         try:
             envelope = decode_record(raw, step.accepts)
-            outcome = step.apply(envelope)
+            order_id = envelope.payload.get("orderId") if isinstance(envelope.payload, dict) else None
+            with traced(step.name, str(order_id) if order_id else None), \
+                    timed(Metric.SAGA_STEP_LATENCY, Step=step.name):
+                outcome = step.apply(envelope)
         except Exception as err:
             failure = classify(err)
             if failure.transient:
@@ -77,6 +81,7 @@ def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logge
                                extra={**where, "reason": failure.reason, "detail": failure.detail})
                 raise
             letters.append((raw, dead_letters.write(raw, failure, consumer, step.name, wait=False)))
+            count(Metric.DEAD_LETTERED_RECORDS)
             logger.error("record dead-lettered", extra={**where, "reason": failure.reason, "detail": failure.detail})
             return
         outbox.publish_committed(wait=False)

@@ -248,3 +248,18 @@ def queue_tickets(product_id: int | str) -> str:
 def queue_pass(product_id: int | str, member_id: int | str) -> str:
     """A member's admission pass for a product (TTL): POST /orders lets them through the room."""
     return f"{PREFIX}:{{p{product_id}}}:queue:pass:{member_id}"
+
+
+def drop_watch(product_id: int | str, minute: int) -> str:
+    """One minute of a product's drop figures (hash `<epoch second>:<field>` → value; goodsdrop.drop_watch)."""
+    return f"{PREFIX}:{{p{product_id}}}:watch:{minute}"
+
+
+def drop_watch_totals(product_id: int | str) -> str:
+    """A product's drop figures since its first order attempt (hash: answer → count, soldOutMs)."""
+    return f"{PREFIX}:{{p{product_id}}}:watch:totals"
+
+
+def watch_ticket(ticket: str) -> str:
+    """A dashboard stream ticket (the product and the watcher; TTL): the SSE container checks it."""
+    return f"{PREFIX}:watch-ticket:{ticket}"

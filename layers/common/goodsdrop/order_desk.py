@@ -187,7 +187,7 @@ def decide_return(seller: Caller, order_id: str, product_id: int, body: ReturnDe
         # Only the line's own row is locked: decisions on one line queue here, nothing else waits on them.
         tx.cursor.execute("SELECT delivery_status FROM order_products WHERE order_id = %s AND product_id = %s "
                           "FOR UPDATE", (order_id, product_id))
-        current = fetch_one(tx.cursor)["delivery_status"]
+        current = fetch_one(tx.cursor)["delivery_status"]  # the row _seller_line just found
         decided_now = current != outcome  # decided so before: the same answer, no second refund
         if decided_now and current != DeliveryStatus.RETURN_REQUESTED:
             raise Conflict(f"a {current} line has no return request to {body.decision.lower()}",

@@ -50,6 +50,7 @@ from goodsdrop.codes import (
     RecordStatus,
     ReserveKind,
 )
+from goodsdrop.drop_watch import record_attempt
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
@@ -80,6 +81,7 @@ from goodsdrop.reservations import (
 from goodsdrop.saga import cancel_pending_order
 from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
+from goodsdrop.telemetry import Metric, answer_of, count, timed, traced
 
 MAX_LINES = 20
 MAX_QUANTITY = MAX_LINE_QUANTITY  # the same bound as a cart line's
@@ -208,9 +210,28 @@ def place_order(caller: Caller, body: PlaceOrder, idempotency_key: str | None,
     cached detail and, for the `lua` strategy, the sold-out look), so a refusal of a sold-out drop
     costs two round trips: this one and the stored refusal.
     """
-    digest, fingerprint = _key_digest(idempotency_key), _fingerprint(body)
+    watched: dict[str, Any] = {"products": [], "levels": {}}  # what the drop dashboard counts (drop_watch)
+    failure: BaseException | None = None
+    try:
+        with traced("place_order") as segment:
+            answer = _admit_and_place(caller, body, idempotency_key, source_ip, watched)
+            watched["levels"] = answer.pop("levels", None) or {}
+            segment.put_annotation("order_id", answer["orderId"])
+            return answer
+    except BaseException as err:
+        failure = err
+        raise
+    finally:
+        answer_code = answer_of(failure)
+        count(Metric.ORDER_ATTEMPTS, Answer=answer_code)
+        record_attempt(watched["products"], answer_code, watched["levels"])
+
+
+def _admit_and_place(caller: Caller, body: PlaceOrder, idempotency_key: str | None, source_ip: str | None,
+                     watched: dict[str, Any]) -> dict[str, Any]:
     member = caller.member_id
-    product_ids = _product_ids(member, body)
+    product_ids = watched["products"] = _product_ids(member, body)
+    digest, fingerprint = _key_digest(idempotency_key), _fingerprint(body)
     pipe = redis_client().pipeline(transaction=False)
     gate = queue_admission(pipe, member, source_ip, product_ids)
     for product_id in product_ids:
@@ -303,7 +324,8 @@ def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprin
              for p in products]
     reservation = Reservation(order_id, member, lines, terms, fingerprint, digest, started,
                               started + settings.reservation_ttl_seconds * 1000)
-    result = reserve(reservation, sold_out_look=sold_out_look)
+    with timed(Metric.RESERVATION_LATENCY):
+        result = reserve(reservation, sold_out_look=sold_out_look)
     if result.kind == ReserveKind.REUSED:
         raise Conflict("this Idempotency-Key was used with another request", code="IDEMPOTENCY_KEY_REUSED")
     if result.kind == ReserveKind.REFUSED:
@@ -314,7 +336,8 @@ def _reserve_and_start(caller: Caller, body: PlaceOrder, digest: str, fingerprin
     assert result.levels is not None
     levels = _start_saga(reservation, body.paymentToken, result.levels)
     _publish_levels(products, levels)
-    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING, "started": True}
+    return {"orderId": reservation.order_id, "status": OrderStatus.PENDING, "started": True,
+            "levels": {p.id: available for p, (available, _) in zip(products, levels, strict=True)}}
 
 
 def _order_requested(order_id: str, member_id: str, lines: list[Line], total: int, created_ms: int, expires_ms: int,

@@ -243,6 +243,59 @@ class QueueStanding(_Doc):
     estimatedWaitSeconds: int | None  # noqa: N815
 
 
+class WatchedProduct(_Doc):
+    productId: str  # noqa: N815
+    sellerId: str  # noqa: N815
+    name: str
+    salesStartAt: str | None  # noqa: N815
+    stock: int
+
+
+class WatchedProductPage(_Doc):
+    items: list[WatchedProduct]
+    page: int
+    size: int
+    total: int
+
+
+class DropSecond(_Doc):
+    t: int = Field(description="epoch second")
+    answers: dict[str, int]
+    attempts: int
+    stock: int | None
+    confirmed: int
+    failed: int
+    expired: int
+    latencyMs: float | None  # noqa: N815
+
+
+class DropReport(_Doc):
+    """A drop's figures per second over the range and over the whole drop (goodsdrop.drop_watch)."""
+
+    productId: str  # noqa: N815
+    name: str
+    stock: int
+    status: SaleStatus
+    answers: dict[str, int]
+    attempts: int
+    refusals: dict[str, int]
+    peakAttemptsPerSecond: int  # noqa: N815
+    timeToSellOutSeconds: float | None  # noqa: N815
+    orders: dict[str, int]
+    confirmed: int
+    buyersServed: int  # noqa: N815
+    paymentsDeclined: int  # noqa: N815
+    unitsGivenBack: int  # noqa: N815
+    series: list[DropSecond]
+
+
+class StreamTicket(_Doc):
+    ticket: str
+    productId: str  # noqa: N815
+    expiresIn: int  # noqa: N815
+    stream: str = Field(description="the path of the drop stream on the SSE container, with the ticket")
+
+
 class OpenApiDocument(_Doc):
     openapi: str
     paths: dict[str, Any]

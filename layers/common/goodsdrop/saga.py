@@ -46,6 +46,7 @@ from goodsdrop.checkpoints import Moment, reached
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import CheckoutEnd, LedgerState, OrderStatus, PaymentStatus, RecordStatus, SettleCode, SettleTarget
 from goodsdrop.consumers import Step
+from goodsdrop.drop_watch import record_outcome
 from goodsdrop.errors import NotFound, StepFailed
 from goodsdrop.events import Envelope, publish
 from goodsdrop.ids import event_id_for
@@ -66,6 +67,7 @@ from goodsdrop.reservations import (
     unsettle,
 )
 from goodsdrop.stock import StockLevel
+from goodsdrop.telemetry import Metric, count
 
 logger = Logger(child=True)
 
@@ -166,6 +168,7 @@ def process_payment(event: Envelope) -> str:
             charged = True
     if not charged:
         return _repeat(order_id)
+    count(Metric.PAYMENTS, Outcome="APPROVED" if charge.approved else "DECLINED")
     reached(PAYMENTS, Moment.COMMITTED, [line.product_id for line in lines], order_id)
     return "charged" if charge.approved else "declined"
 
@@ -307,6 +310,8 @@ def confirm_order(event: Envelope) -> str:
         return failure
     close_record(member, order_id, RecordStatus.CONFIRMED)
     end_checkout(member, order_id, CheckoutEnd.BOUGHT)  # a cart order's bought lines leave the cart
+    assert entry is not None  # (a first delivery that did not fail locked its ledger entry)
+    record_outcome([ln.product_id for ln in entry.lines], OrderStatus.CONFIRMED, clock.now_ms() - entry.reserved_ms)
     reached(STOCK_PERSISTENCE, Moment.COMMITTED, [ln.product_id for ln in applied], order_id)
     return "confirmed"
 
@@ -378,6 +383,10 @@ def compensate_order(event: Envelope) -> str:
     close_record(member, order_id, RecordStatus.FAILED, reason)
     end_checkout(member, order_id, CheckoutEnd.RELEASED)  # a cart order's cart keeps its lines
     _stock_changed(settled)
+    if marked_failed:
+        assert entry is not None  # (only an order with a ledger entry is marked failed)
+        count(Metric.COMPENSATIONS)
+        record_outcome([ln.product_id for ln in entry.lines], OrderStatus.FAILED)
     return f"failed: {reason}" if marked_failed else "nothing to compensate"
 
 
@@ -418,6 +427,9 @@ def expire_due_reservations(now_ms: int | None = None, limit: int = 200) -> int:
             expired += expire_reservation(member, order_id, now)
         except Exception:
             logger.exception("expiring a reservation failed", extra={"order_id": order_id})
+            count(Metric.RESERVATION_EXPIRY_FAILURES)
+    if expired:
+        count(Metric.RESERVATIONS_EXPIRED, expired)
     return expired
 
 
@@ -470,6 +482,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
         raise
     close_record(member, order_id, RecordStatus.EXPIRED, "EXPIRED")
     end_checkout(member, order_id, CheckoutEnd.RELEASED)
+    record_outcome([ln.product_id for ln in released], OrderStatus.EXPIRED)
     _stock_changed(settled)
     for line in released:  # released units went back to the shards they came from: even them out
         rebalance(line.product_id, shard_count(line.product_id))
