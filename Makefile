@@ -86,20 +86,21 @@ lock: install ## Pin requirements.in into requirements.txt, and the layer's requ
 	@$(PIP_COMPILE) -o requirements.txt requirements.in
 	@cd layers/common && $(PIP_COMPILE) -o requirements.txt requirements.in
 
-build: install ## sam build (no container) into .aws-sam/build: make build BUILD_DIR=...
+build: install ## sam build (no container) into .aws-sam/build (or BUILD_DIR=/tmp/goodsdrop-build)
 	@scripts/sam_build.sh $(BUILD_DIR)
 
 deploy-localstack: install ## Build and deploy the stack into LocalStack (docker compose up first; ARGS=--dry-run)
 	@infra/localstack/deploy.sh $(ARGS)
 
-invoke: install ## Invoke one function locally: make invoke FN=PlaceOrder EVENT=events/place_order.json
-	@$(PYTHON) -m goodsdrop_local invoke $(FN) $(EVENT)
+invoke: install ## Invoke one function locally with its sample event: make invoke FN=GetStockFunction (EVENT=events/...)
+	@test -n "$(FN)" || { echo "make invoke: name a function of infra/template.yaml, e.g. FN=GetStockFunction" >&2; exit 2; }
+	@$(PYTHON) -m goodsdrop_local invoke $(FN) $(or $(EVENT),events/$(FN).json)
 
 # The benchmarks run on the stack `make up` started (starting it if needed) and remove what they made.
 bench: install ## Run the flash-drop benchmark, every part: make bench ARGS="--quick" (or "--only curve")
 	@$(PYTHON) -m bench.flash_drop $(ARGS)
 
-bench-core: install ## The stock strategies at the reservation core, 500 workers, no HTTP: make bench-core ARGS="..."
+bench-core: install ## The stock strategies at the reservation core, 500 workers, no HTTP: make bench-core ARGS="--strategy lua --workers 100"
 	@$(PYTHON) -m bench.core_strategies $(ARGS)
 
 bench-cold-starts: install ## Each function's cold start (import + first event) and its heaviest imports

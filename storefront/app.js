@@ -218,7 +218,8 @@ function refundCell(l) {
 }
 
 async function order(id) {
-  const render = (o) => {
+  let o; // the order as last read: the buttons below replace it, the poll reads it
+  const render = () => {
     const lines = o.items || [];
     const canCancel = o.status === "PENDING" || (o.status === "CONFIRMED" && lines.every((l) => ["PREPARING", "CANCELLED", "RETURNED"].includes(l.deliveryStatus)));
     view.innerHTML = `<h1>Order ${esc(o.orderId || o.id)}</h1><p class="status ${esc(o.status)}" id="order-status">${esc(o.status)}</p>
@@ -232,21 +233,21 @@ async function order(id) {
         · <span class="badge payment-${esc(o.paymentStatus)}" id="payment-status">${esc(PAYMENT_LABELS[o.paymentStatus] || o.paymentStatus || "")}</span></p>
       ${canCancel ? '<button id="cancel-order">Cancel order</button>' : ""}`;
     view.querySelectorAll("[data-cancel-line]").forEach((b) => { b.onclick = async () => {
-      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/items/${b.dataset.cancelLine}/cancel`); render(o); watch(); }
+      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/items/${b.dataset.cancelLine}/cancel`); render(); watch(); }
       catch (err) { showMessage(err.message); } }; });
     const cancel = document.getElementById("cancel-order");
     if (cancel) cancel.onclick = async () => {
-      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/cancel`); render(o); watch(); }
+      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/cancel`); render(); watch(); }
       catch (err) { showMessage(err.details && err.details.retryAfterSeconds ? `${err.message} (try again in ${err.details.retryAfterSeconds} s)` : err.message); }
     };
   };
-  let o = await api("GET", `/orders/${encodeURIComponent(id)}`); render(o);
+  o = await api("GET", `/orders/${encodeURIComponent(id)}`); render();
   // Poll while the order is placed or a refund is in flight.
   const busy = () => o.status === "PENDING" || o.paymentStatus === "REFUND_PENDING";
   const watch = () => {
     const timer = setInterval(async () => {
       if (!busy()) return clearInterval(timer);
-      try { o = await api("GET", `/orders/${encodeURIComponent(id)}`); render(o); } catch (err) { showMessage(err.message); }
+      try { o = await api("GET", `/orders/${encodeURIComponent(id)}`); render(); } catch (err) { showMessage(err.message); }
     }, 500);
     timers.push(timer);
   };

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 
 os.environ.setdefault("GOODSDROP_LOCAL_RETRY_BACKOFF_SECONDS", "0.05")
@@ -77,3 +78,37 @@ def servers():
     local_stack.ensure_up(servers_only=True)
     bootstrap.run()
     return local_stack
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    """An HTTP client for the running stack's API (tests give whole URLs: tests.support.orders.API).
+
+    Modules that need another kind (a base URL, a fresh source address, throttles reset after) define
+    their own `client`."""
+    with httpx.Client(timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def seller(stack):
+    """A verified seller of the module's own (tests.support.accounts.new_account)."""
+    from tests.support.accounts import new_account
+
+    return new_account(seller=True)
+
+
+@pytest.fixture
+def fault():
+    """`fault(kind, product_id)` injects a fault (tests/support/faults.py) for the rest of one test."""
+    from tests.support import faults
+
+    injected: list[tuple[str, int]] = []
+
+    def inject(kind: str, product_id: int) -> None:
+        faults.inject(kind, product_id)
+        injected.append((kind, product_id))
+
+    yield inject
+    for kind, product_id in injected:
+        faults.clear(kind, product_id)

@@ -47,17 +47,6 @@ def running(stack):
     return stack
 
 
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
 def a_test_ip() -> str:
     """A loopback address of its own (127.0.0.0/8 all reaches the stack), so each test has a fresh IP bucket."""
     return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"

@@ -29,11 +29,6 @@ def client(stack):
         yield c
 
 
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
 def _add(client, buyer, product: int, quantity: int) -> httpx.Response:
     return client.post("/cart/items", headers=buyer.headers(), json={"productId": str(product), "quantity": quantity})
 

@@ -14,11 +14,6 @@ from tests.support.catalogue import API, create_product
 
 
 @pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
-@pytest.fixture(scope="module")
 def other_seller(stack):
     return new_account(seller=True)
 

@@ -16,14 +16,8 @@ from goodsdrop import keys, stock
 from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.errors import Conflict
 from goodsdrop.products import cache_product, get_product, load_product
-from tests.support.accounts import new_account
 from tests.support.catalogue import API, StockChangedTap, create_product
 from tests.support.reserve_stock import reserve_stock
-
-
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
 
 
 def mysql_count(product_id: int | str) -> int:

@@ -12,9 +12,6 @@ import os
 import subprocess
 import sys
 
-import httpx
-import pytest
-
 from goodsdrop import payment_gateway, topics
 from goodsdrop.saga import STOCK_PERSISTENCE
 from goodsdrop_local.template import REPO_ROOT
@@ -32,12 +29,6 @@ from tests.support.orders import (
 )
 
 REJECT = f"{faults.REJECT}:{STOCK_PERSISTENCE}"
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 def dlq(*args: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -111,7 +110,7 @@ class SseReader(threading.Thread):
             self.opened.set()
 
 
-def test_a_stock_change_reaches_an_open_sse_stream_within_a_second(product_id):
+def test_a_stock_change_reaches_an_open_sse_stream(product_id):
     reader = SseReader(f"{STREAM}/stream/products/{product_id}/stock")
     reader.start()
     assert reader.opened.wait(10) and reader.status == 200
@@ -120,23 +119,24 @@ def test_a_stock_change_reaches_an_open_sse_stream_within_a_second(product_id):
     assert initial["event"] == "stock" and initial["data"]["productId"] == str(product_id)
     assert "retry: 3000" in reader.raw
     new_stock = initial["data"]["stock"] - 1
-    changed_at = time.monotonic()
     level = set_stock(product_id, new_stock)
-    assert wait_for(lambda: len(reader.events) >= 2, 5), "the change never reached the stream"
-    elapsed = time.monotonic() - changed_at
+    # How fast is a benchmark figure (bench/sse_fanout.py), not asserted here.
+    assert wait_for(lambda: len(reader.events) >= 2, 10), "the change never reached the stream"
     change = reader.events[-1]
     assert change["data"]["stock"] == new_stock and change["id"] == str(level.version)
-    assert elapsed < 5  # a generous bound: the 1 s target is measured in bench/, not asserted
 
 
 def test_last_event_id_skips_what_the_client_already_has(product_id):
-    version = str(read_stock(product_id).version)
-    reader = SseReader(f"{STREAM}/stream/products/{product_id}/stock", {"Last-Event-ID": version})
+    current = read_stock(product_id)
+    reader = SseReader(f"{STREAM}/stream/products/{product_id}/stock", {"Last-Event-ID": str(current.version)})
     reader.start()
     assert reader.opened.wait(10) and reader.status == 200
     assert wait_for(lambda: "retry:" in reader.raw, 5)
-    time.sleep(0.5)
-    assert reader.events == []  # nothing new since the client's last event
+    level = set_stock(product_id, current.stock - 1)
+    assert wait_for(lambda: reader.events, 10), "the change never reached the stream"
+    # The first event is the change: the state the client already had (its Last-Event-ID) was not sent again.
+    first = reader.events[0]
+    assert first["id"] == str(level.version) and first["data"]["stock"] == current.stock - 1
 
 
 def test_unknown_product_stream_is_404_before_streaming(stack):

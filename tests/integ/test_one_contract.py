@@ -30,11 +30,6 @@ def client(stack):
 
 
 @pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
-@pytest.fixture(scope="module")
 def document(client):
     return client.get("/openapi.json").json()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from goodsdrop import payment_gateway, topics
@@ -22,12 +21,6 @@ from tests.support.orders import (
 )
 
 RETURNS_GROUP = "goodsdrop-returns"
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 @pytest.fixture

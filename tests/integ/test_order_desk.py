@@ -28,12 +28,6 @@ from tests.support.orders import (
 RETURNS_GROUP = "goodsdrop-returns"
 
 
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
-
-
 @pytest.fixture
 def sale(client):
     """(seller, buyer, order id, product a, product b): a confirmed order of 2 a (1,000 each) and 3 b (300 each)."""

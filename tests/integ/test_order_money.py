@@ -44,11 +44,6 @@ def client(stack):
         yield c
 
 
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
 def _line(doc: dict, product: int) -> dict:
     return next(i for i in doc["items"] if i["productId"] == str(product))
 

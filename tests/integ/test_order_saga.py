@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 
-import httpx
 import pytest
 
 from goodsdrop import dead_letters, keys, payment_gateway, reservations, topics
@@ -41,31 +40,6 @@ from tests.support.orders import (
 GROUPS = {topics.ORDER_REQUESTED: "goodsdrop-payments", topics.PAYMENT_SUCCEEDED: "goodsdrop-order-persistence",
           topics.ORDER_PLACED: "goodsdrop-stock-persistence", topics.ORDER_FAILURES: "goodsdrop-compensation",
           topics.ORDER_RETURNS: "goodsdrop-returns"}
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
-@pytest.fixture
-def fault():
-    """Inject a fault for a product for the duration of one test."""
-    injected: list[tuple[str, int]] = []
-
-    def inject(step: str, product_id: int) -> None:
-        faults.inject(step, product_id)
-        injected.append((step, product_id))
-
-    yield inject
-    for step, product_id in injected:
-        faults.clear(step, product_id)
 
 
 def row(sql: str, *args):

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,18 +20,16 @@ from goodsdrop.reservations import read_record
 from goodsdrop.saga import expire_reservation
 from goodsdrop.stock import read_stock
 from tests.support.accounts import new_account
-from tests.support.orders import API, make_product, mysql_stock, order_status, place, redis_stock, wait_final, wait_for
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
+from tests.support.orders import (
+    API,
+    make_product,
+    mysql_stock,
+    order_status,
+    place,
+    redis_stock,
+    wait_final,
+    wait_for,
+)
 
 
 def test_an_order_is_reserved_at_once_and_confirmed_by_the_saga(client, seller):
@@ -164,16 +162,30 @@ def test_refusals_name_the_product_and_are_replayed_too(client, seller):
 
 def test_a_drop_opens_at_its_sales_start(client, seller):
     buyer = new_account()
-    product = make_product(seller, 3, limit=1, starts_in=timedelta(seconds=2))
-    early = place(client, buyer, [(product, 1)])
-    assert early.status_code == 409 and early.json()["error"]["code"] == "NOT_ON_SALE"
+    product = make_product(seller, 3, limit=1, starts_in=timedelta(seconds=3))
     with mysql_cursor() as cur:
         cur.execute("SELECT sales_start_at FROM products WHERE id = %s", (product,))
         opens = cur.fetchone()["sales_start_at"].replace(tzinfo=UTC).timestamp()
-    time.sleep(max(opens - time.time(), 0) + 0.05)
-    opened = place(client, buyer, [(product, 1)])
-    assert opened.status_code == 202, opened.text
-    assert wait_final(client, buyer, opened.json()["orderId"])["status"] == "CONFIRMED"
+    # Ask until the drop opens (no fixed sleep, no margin): the stack runs on this machine's clock, so each
+    # answer must agree with when it was asked - refused only if asked before the start, accepted only after.
+    refused_before: list[float] = []
+
+    def attempt() -> httpx.Response | None:
+        asked = time.time()
+        answer = place(client, buyer, [(product, 1)])
+        if answer.status_code == 409 and answer.json()["error"]["code"] == "NOT_ON_SALE":
+            refused_before.append(asked)
+            return None
+        assert answer.status_code == 202, answer.text
+        assert time.time() >= opens, "accepted before its sales start"
+        return answer
+
+    opened = wait_for(attempt, 30, every=0.3)  # under the member's order bucket (5/s)
+    assert opened is not None, "the drop never opened"
+    assert all(asked < opens for asked in refused_before), "refused after its sales start"
+    order = wait_final(client, buyer, opened.json()["orderId"])
+    assert order["status"] == "CONFIRMED"
+    assert datetime.fromisoformat(order["createdAt"]).timestamp() >= int(opens)  # the API shows whole seconds
 
 
 def test_the_member_limit_counts_pending_reservations_and_confirmed_orders(client, seller):

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from goodsdrop import outbox, payment_gateway, topics
@@ -26,12 +25,6 @@ from tests.support import faults
 from tests.support.orders import API, confirmed_sale, mysql_stock, records_for, settled, wait_drained, wait_for
 
 RETURNS_GROUP = "goodsdrop-returns"
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
@@ -21,12 +20,6 @@ from goodsdrop.settings import settings
 from goodsdrop.stock import read_stock
 from tests.support.accounts import new_account
 from tests.support.orders import API, make_product, mysql_stock, place, records_for, wait_final, wait_for
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 def dead_lettered(since_ms: int) -> dict[tuple[str, int, int], dead_letters.DeadLetter]:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
-import pytest
-
 from goodsdrop import keys, reservations
 from goodsdrop.admission import open_waiting_room
 from goodsdrop.clients import redis_client
@@ -32,25 +29,6 @@ from tests.support.orders import (
     wait_final,
     wait_for,
 )
-
-
-@pytest.fixture(scope="module")
-def client(stack):
-    with httpx.Client(timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-def fault():
-    injected: list[tuple[str, int]] = []
-
-    def inject(step: str, product_id: int) -> None:
-        faults.inject(step, product_id)
-        injected.append((step, product_id))
-
-    yield inject
-    for step, product_id in injected:
-        faults.clear(step, product_id)
 
 
 def listing(client, seller, product, listed):

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pymysql
-import pytest
 
 from goodsdrop import keys, ledger
 from goodsdrop.clients import mysql_cursor, mysql_transaction, redis_client
@@ -34,11 +33,6 @@ from tests.support.orders import make_product, mysql_stock, redis_stock, wait_fo
 
 FORK = multiprocessing.get_context("fork")
 LIMIT = 2
-
-
-@pytest.fixture(scope="module")
-def seller(stack) -> Account:
-    return new_account(seller=True)
 
 
 def open_order(member: Account, product: int, quantity: int = 1) -> tuple[str, Line]:

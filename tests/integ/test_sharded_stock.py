@@ -48,11 +48,6 @@ def client(stack):
         yield c
 
 
-@pytest.fixture(scope="module")
-def seller(stack):
-    return new_account(seller=True)
-
-
 def shard_levels(product: int, shards: int) -> list[dict[str, int]]:
     return [{k: int(v) for k, v in redis_client().hgetall(keys.stock(product, s)).items()} for s in range(shards)]
 
