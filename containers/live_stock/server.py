@@ -170,15 +170,7 @@ class StreamConnection(asyncio.Protocol):
         task.add_done_callback(lambda done: self._start_stream(done, headers.get("last-event-id")))
 
     def _start_stream(self, done: asyncio.Future[Any], last_event_id: str | None) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        error = done.exception()
-        if isinstance(error, DropError):
-            self._reply(error.http_status, error.to_body())
-            return
-        if error is not None:
-            self._reply(503, {"error": {"code": "SERVICE_UNAVAILABLE", "message": "stock is unavailable, try again",
-                                        "details": {}}}, {"retry-after": "1"})
+        if self._refused_by(done, "stock is unavailable, try again"):
             return
         level = done.result()
         current = level.to_json() | {"version": level.version}
@@ -216,15 +208,7 @@ class StreamConnection(asyncio.Protocol):
         task.add_done_callback(lambda done: self._start_drop_stream(done, product_id))
 
     def _start_drop_stream(self, done: asyncio.Future[Any], product_id: int) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        error = done.exception()
-        if isinstance(error, DropError):
-            self._reply(error.http_status, error.to_body())
-            return
-        if error is not None:
-            self._reply(503, {"error": {"code": "SERVICE_UNAVAILABLE", "message": "figures are unavailable, try again",
-                                        "details": {}}}, {"retry-after": "1"})
+        if self._refused_by(done, "figures are unavailable, try again"):
             return
         allowed, first, up_to = done.result()
         if allowed is None:
@@ -241,6 +225,20 @@ class StreamConnection(asyncio.Protocol):
         self.transport.write(head.encode() + chunk(f"retry: {RETRY_MS}\n\n".encode() + first))
         self.streaming = True
         self.state.drops.subscribe(self, up_to)
+
+    def _refused_by(self, done: asyncio.Future[Any], unavailable: str) -> bool:
+        """Answer a stream's failed first read (the connection gone, a DropError, or any fault: 503); True if so."""
+        if self.transport is None or self.transport.is_closing():
+            return True
+        error = done.exception()
+        if isinstance(error, DropError):
+            self._reply(error.http_status, error.to_body())
+            return True
+        if error is not None:
+            self._reply(503, {"error": {"code": "SERVICE_UNAVAILABLE", "message": unavailable,
+                                        "details": {}}}, {"retry-after": "1"})
+            return True
+        return False
 
     def _reply(self, status: int, body: dict[str, Any] | None, extra: dict[str, str] | None = None) -> None:
         if self.transport is None:

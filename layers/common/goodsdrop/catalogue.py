@@ -37,7 +37,7 @@ from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Conflict, Forbidden, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, check_visible, is_id
-from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, int_param
 from goodsdrop.products import (
     PRODUCT_COLUMNS,
     Product,
@@ -339,7 +339,6 @@ SORTS = {
     "price_desc": "p.price DESC, p.id DESC",
 }
 STATUSES = tuple(SaleStatus)
-MAX_PAGE = 1_000_000
 MAX_QUERY_CHARS = 100
 # Every word is a condition on every row it reaches: an anonymous search may name only a few, and
 # few short ones, which no index serves (see SHORT_WORD_MATCHES).
@@ -394,21 +393,11 @@ def _query_terms(raw: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return fulltext, like
 
 
-def _int_param(params: Mapping[str, str | None], name: str, low: int, high: int, errors: dict[str, str]) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
-        errors[name] = f"must be an integer between {low} and {high}"
-        return None
-    return int(raw)
-
-
 def parse_search(params: Mapping[str, str | None]) -> SearchQuery:
     """Check the query parameters of GET /products; 400 `VALIDATION_ERROR` naming every bad one."""
     errors: dict[str, str] = {}
-    page = _int_param(params, "page", 1, MAX_PAGE, errors) or 1
-    size = _int_param(params, "size", 1, MAX_PAGE_SIZE, errors) or DEFAULT_PAGE_SIZE
+    page = int_param(params, "page", 1, MAX_PAGE, errors) or 1
+    size = int_param(params, "size", 1, MAX_PAGE_SIZE, errors) or DEFAULT_PAGE_SIZE
     fulltext: tuple[str, ...] = ()
     like: tuple[str, ...] = ()
     q = (params.get("q") or "").strip()
@@ -423,11 +412,11 @@ def parse_search(params: Mapping[str, str | None]) -> SearchQuery:
             else:
                 if not fulltext and not like:
                     errors["q"] = "must contain at least one letter or digit"
-    seller_id = _int_param(params, "sellerId", 1, 2**63 - 1, errors)
+    seller_id = int_param(params, "sellerId", 1, 2**63 - 1, errors)
     if seller_id is not None and not is_id(params.get("sellerId")):
         errors["sellerId"], seller_id = "must be an id: a positive integer without leading zeros", None
-    min_price = _int_param(params, "minPrice", 0, MAX_PRICE, errors)
-    max_price = _int_param(params, "maxPrice", 0, MAX_PRICE, errors)
+    min_price = int_param(params, "minPrice", 0, MAX_PRICE, errors)
+    max_price = int_param(params, "maxPrice", 0, MAX_PRICE, errors)
     if min_price is not None and max_price is not None and min_price > max_price:
         errors["minPrice"] = "must not be greater than maxPrice"
     status = params.get("status") or None

@@ -28,7 +28,7 @@ from goodsdrop.codes import DeliveryStatus, OrderStatus
 from goodsdrop.errors import Conflict, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, is_id
 from goodsdrop.orders import give_back, given_back
-from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, page_body
+from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, int_param, page_body
 from goodsdrop.products import MAX_ID
 
 STATUSES = tuple(DeliveryStatus)
@@ -79,21 +79,12 @@ def _moment(raw: str, *, end_of_day: bool) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _bounded_int(raw: str | None, name: str, low: int, high: int, errors: dict[str, str]) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
-        errors[name] = f"must be an integer between {low} and {high}"
-        return None
-    return int(raw)
-
-
 def parse_desk_query(params: Mapping[str, str | None]) -> DeskQuery:
     """Check GET /seller/orders's parameters; 400 `VALIDATION_ERROR` naming every bad one."""
     errors: dict[str, str] = {}
-    page = _bounded_int(params.get("page"), "page", 1, MAX_PAGE, errors) or 1
-    size = _bounded_int(params.get("size"), "size", 1, MAX_PAGE_SIZE, errors) or DEFAULT_PAGE_SIZE
-    product_id = _bounded_int(params.get("productId"), "productId", 1, MAX_ID, errors)
+    page = int_param(params, "page", 1, MAX_PAGE, errors) or 1
+    size = int_param(params, "size", 1, MAX_PAGE_SIZE, errors) or DEFAULT_PAGE_SIZE
+    product_id = int_param(params, "productId", 1, MAX_ID, errors)
     if product_id is not None and not is_id(params.get("productId")):
         errors["productId"], product_id = "must be an id: a positive integer without leading zeros", None
     raw_status = params.get("status") or None
