@@ -20,6 +20,9 @@ LAYER = REPO_ROOT / "layers" / "common" / "goodsdrop"
 BASE_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+    # SAM attaches it to every function with `Tracing: Active` (the template's Globals): the X-Ray
+    # segments the Powertools Tracer sends, nothing else.
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 # boto3 client name → IAM service prefix, where they differ.
 IAM_PREFIX = {"sesv2": "ses", "stepfunctions": "states", "logs": "logs"}

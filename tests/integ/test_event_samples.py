@@ -28,4 +28,4 @@ def test_sample_event_runs_through_its_function(servers, function_id):
     assert result.returncode == 0, result.stdout + result.stderr
     output = json.loads(result.stdout)
     if "statusCode" in output:
-        assert output["statusCode"] < 500, output
+        assert output["statusCode"] < 500, (output, result.stderr[-4000:])
