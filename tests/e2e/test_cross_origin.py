@@ -102,6 +102,9 @@ def traffic(page) -> Traffic:
 
 
 def _submit_login(page: Any, email: str, password: str) -> Any:
+    # The first page of a Chromium started beside a runtime still warming up its environments can
+    # take longer than the page's default 15 s to render on 2 busy cores (CI met it twice).
+    page.wait_for_selector("#login input[name=email]", timeout=60_000)
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     with page.expect_response(lambda r: r.url == f"{API}/auth/login" and r.request.method == "POST") as answer:
