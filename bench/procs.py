@@ -7,25 +7,11 @@ pollers, Redis, MariaDB, Kafka) and `snapshot()`/`delta()` measure one phase.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[bytes] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    return raw.rsplit(b")", 1)[-1].split()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (0 when it is gone)."""
-    fields = _stat(pid)
-    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICKS
+from goodsdrop_local.processes import TICKS, children_map, cmdline, cpu_seconds, descendants
+from goodsdrop_local.processes import stat_fields as _stat
 
 
 def cpu_detail(pids: list[int]) -> dict[str, float]:
@@ -67,34 +53,6 @@ def per_request(before: dict[str, float], after: dict[str, float], requests: int
             "sys_us": round(1e6 * (after["sys_s"] - before["sys_s"]) / n, 1),
             "voluntary": round((after["voluntary"] - before["voluntary"]) / n, 2),
             "involuntary": round((after["involuntary"] - before["involuntary"]) / n, 2)}
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def children_map() -> dict[int, list[int]]:
-    """parent pid → child pids, for every process."""
-    kids: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat(int(entry.name))
-        if fields is not None:
-            kids.setdefault(int(fields[1]), []).append(int(entry.name))
-    return kids
-
-
-def descendants(pid: int, kids: dict[int, list[int]] | None = None) -> list[int]:
-    """pid and every process below it."""
-    kids = children_map() if kids is None else kids
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(kids.get(current, []))
-    return found
 
 
 @dataclass

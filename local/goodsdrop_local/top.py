@@ -10,43 +10,15 @@ frame (two samples a second apart) and exits; `--seconds N` stops after N second
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from goodsdrop_local.processes import children_map, cmdline, cpu_seconds, descendants
 from goodsdrop_local.status import RUNTIME_DIR, mapping_rows
 
-TICKS = os.sysconf("SC_CLK_TCK")
 CLEAR = "\x1b[H\x1b[2J"
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[-1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            parent = int(entry.joinpath("stat").read_bytes().rsplit(b")", 1)[-1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        kids.setdefault(parent, []).append(int(entry.name))
-    return kids
 
 
 def _role(line: str) -> str:
@@ -61,27 +33,18 @@ def stack_processes() -> dict[str, list[int]]:
     """The stack's processes by name: each server, and the runtime's children by role (api, pollers, sse)."""
     from goodsdrop_local import stack
 
-    kids = _children()
+    kids = children_map()
     groups: dict[str, list[int]] = {}
     for server in stack.SERVERS:
         pid = server.running_pid()
         if pid is not None:
-            groups[server.name] = _tree(pid, kids)
+            groups[server.name] = descendants(pid, kids)
     runtime = stack.RUNTIME.running_pid()
     if runtime is not None:
         groups["runtime"] = [runtime]
         for child in kids.get(runtime, []):
-            groups.setdefault(_role(_cmdline(child)), []).extend(_tree(child, kids))
+            groups.setdefault(_role(cmdline(child)), []).extend(descendants(child, kids))
     return groups
-
-
-def _tree(pid: int, kids: dict[int, list[int]]) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(kids.get(current, []))
-    return found
 
 
 def api_answers() -> tuple[int, dict[str, int]]:
@@ -125,7 +88,7 @@ class Sample:
 
 def sample(app: Any) -> Sample:
     requests, answers = api_answers()
-    cpu = {name: sum(c for c in (_cpu_seconds(p) for p in pids) if c is not None)
+    cpu = {name: sum(cpu_seconds(p) for p in pids)
            for name, pids in stack_processes().items()}
     return Sample(time.monotonic(), requests, answers, cpu, mapping_rows(app), sse_health())
 
