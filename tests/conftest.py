@@ -52,12 +52,21 @@ CLUSTER_SUITE = (
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests of CLUSTER_SUITE `cluster`."""
+    """Mark the tests of CLUSTER_SUITE `cluster`; deselect `cluster_only` ones unless on a Redis Cluster.
+
+    Deselected rather than skipped: a run says what it ran, and no skip reads as a pass."""
+    from goodsdrop.settings import settings
+
     root = config.rootpath
+    kept, dropped = [], []
     for item in items:
         path = item.path.relative_to(root).as_posix()
         if path in CLUSTER_SUITE:
             item.add_marker(pytest.mark.cluster)
+        (dropped if item.get_closest_marker("cluster_only") and not settings.redis_cluster else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -148,14 +148,16 @@ def load() -> str:
         cur.execute("SELECT COUNT(*) AS n FROM members WHERE email IN %s",
                     ([BUYER[0], OPERATOR[0], *(s[0] for s in SELLERS)],))
         known_accounts = int(fetch_one(cur)["n"])
+        # Ids on a fresh database: buyer 1, the Drop Studio seller 2 (events/*.json act as member 2), then
+        # the other sellers and the operator; an account added later goes last so those ids never move.
         _member(cur, *BUYER, "member")
-        _member(cur, *OPERATOR, "operator")
         seller_ids = {}
         for email, password, name, shop, address, contact, registration in SELLERS:
             member_id = seller_ids[shop] = _member(cur, email, password, name, "seller")
             cur.execute("INSERT IGNORE INTO sellers (member_id, shop_name, address, contact_number, "
                         "registration_number) VALUES (%s, %s, %s, %s, %s)",
                         (member_id, shop, address, contact, registration))
+        _member(cur, *OPERATOR, "operator")
         for shop, products in CATALOGUE.items():
             seller_id = seller_ids[shop]
             cur.execute("SELECT name FROM products WHERE seller_id = %s", (seller_id,))

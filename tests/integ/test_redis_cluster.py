@@ -19,7 +19,8 @@ from goodsdrop.scripts import script, slots_of
 from goodsdrop.settings import settings
 from goodsdrop_local import stack
 
-on_cluster = pytest.mark.skipif(not settings.redis_cluster, reason="only with GOODSDROP_REDIS_CLUSTER=1 (CLUSTER=1)")
+# Deselected (not skipped) on a single Redis: tests/conftest.py; they run in the CLUSTER=1 pass.
+on_cluster = pytest.mark.cluster_only
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from goodsdrop.clients import mysql_transaction
 from tests.support.accounts import PASSWORD, new_account
 from tests.support.auth_flow import api, bearer, claims_of, login, reset_local_ip_throttle
 from tests.support.mail import new_registration_number
@@ -71,3 +72,19 @@ def test_demo_seller_is_already_a_seller(client):
     response = client.post("/sellers", json=shop(), headers=bearer(pair["accessToken"]))
     assert response.status_code == 409 and response.json()["error"]["code"] == "ALREADY_SELLER"
     assert client.post("/auth/logout", headers=bearer(pair["accessToken"])).status_code == 204
+
+
+def test_a_seller_token_without_a_shop_is_refused_listing_a_product(client):
+    # The role lives in the token until it expires; the shop row may be gone (or never written).
+    member = new_account()
+    with mysql_transaction() as cur:
+        cur.execute("UPDATE members SET role = 'seller' WHERE id = %s", (member.member_id,))
+    pair = login(client, member.email, PASSWORD)
+    assert claims_of(pair["accessToken"])["role"] == "seller"
+    created = client.post("/products", headers=bearer(pair["accessToken"]),
+                          json={"name": "No Shop Keyring", "description": "A keyring", "price": 1000, "stock": 5})
+    assert created.status_code == 403, created.text
+    assert created.json()["error"]["code"] == "FORBIDDEN"
+    with mysql_transaction() as cur:
+        cur.execute("SELECT COUNT(*) AS n FROM products WHERE seller_id = %s", (member.member_id,))
+        assert cur.fetchone()["n"] == 0

@@ -72,3 +72,18 @@ def test_a_cluster_client_with_no_node_answering_is_an_outage(monkeypatch):
         assert isinstance(raised.value, redis.exceptions.ConnectionError)
     finally:
         clients.redis_client.cache_clear()
+
+
+def test_a_kafka_broker_that_cannot_answer_yet_is_503():
+    # e.g. a stock rebuild asking a fresh broker for the payments group's offsets before its coordinator loads
+    from kafka.errors import CoordinatorNotAvailableError
+
+    app = make_resolver()
+
+    @app.get("/boom")
+    def boom():
+        raise CoordinatorNotAvailableError("The coordinator is not available.")
+
+    result = app.resolve(_event("/boom"), None)
+    assert result["statusCode"] == 503
+    assert json.loads(result["body"])["error"]["code"] == "SERVICE_UNAVAILABLE"

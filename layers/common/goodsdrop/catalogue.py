@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import pymysql
 from pydantic import (
     BeforeValidator,
     ConfigDict,
@@ -33,7 +34,7 @@ from pydantic import (
 
 from goodsdrop import clock, keys, stock
 from goodsdrop.admission import close_waiting_room
-from goodsdrop.clients import fetch_one, mysql_cursor, mysql_transaction, redis_client
+from goodsdrop.clients import NO_REFERENCED_ROW, fetch_one, mysql_cursor, mysql_transaction, redis_client
 from goodsdrop.codes import SaleStatus
 from goodsdrop.errors import Conflict, Forbidden, NotFound, ValidationError
 from goodsdrop.fields import CamelCaseBody, check_visible, is_id
@@ -183,17 +184,23 @@ def product_detail(product_id: int) -> dict[str, Any]:
 
 def create_product(seller_id: int, new: NewProduct) -> dict[str, Any]:
     """Create a product with its stock; returns it as the API shows it (with stock and status)."""
-    with mysql_transaction() as cur:
-        cur.execute(
-            "INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "
-            "stock_shards) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (seller_id, new.name, new.description, new.price, clock.to_db(new.sales_start_at), new.per_member_limit,
-             new.stock_shards),
-        )
-        product_id = int(cur.lastrowid)
-        cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, new.stock))
-        cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
-        product = product_from_row(fetch_one(cur))
+    try:
+        with mysql_transaction() as cur:
+            cur.execute(
+                "INSERT INTO products (seller_id, name, description, price, sales_start_at, per_member_limit, "
+                "stock_shards) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (seller_id, new.name, new.description, new.price, clock.to_db(new.sales_start_at),
+                 new.per_member_limit, new.stock_shards),
+            )
+            product_id = int(cur.lastrowid)
+            cur.execute("INSERT INTO stock (product_id, count) VALUES (%s, %s)", (product_id, new.stock))
+            cur.execute(f"SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = %s", (product_id,))
+            product = product_from_row(fetch_one(cur))
+    except pymysql.err.IntegrityError as err:
+        # A token that still says "seller" for a member whose shop row is gone (or never was).
+        if err.args and err.args[0] == NO_REFERENCED_ROW:
+            raise Forbidden("register as a seller before listing products") from None
+        raise
     # Keys left from an earlier life of this id (a database reset without a Redis flush) must go.
     redis_client().delete(keys.product_detail(product_id))
     forget_shards(product_id, product.stock_shards)

@@ -33,6 +33,10 @@ _REDIS_OPTIONS: dict[str, Any] = {
 }
 
 
+# MySQL's error numbers the domain tells apart (pymysql.err.IntegrityError's args[0]).
+DUPLICATE_KEY = 1062
+NO_REFERENCED_ROW = 1452  # a foreign key names a row that is not there
+
 # redis-py types every command for its sync and asyncio clients at once (`Awaitable[Any] | Any`), so
 # typed results would need a cast at every call: to the type checker the client is `Any`.
 RedisClient = Any

@@ -61,7 +61,7 @@ TRANSIENT_FAULTS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
 )
 
 
-def _kafka_errors() -> tuple[type[BaseException], ...]:
+def kafka_errors() -> tuple[type[BaseException], ...]:
     """kafka-python's error base, if the process has imported kafka-python at all.
 
     Only kafka-python raises its errors, so a process that never imported it (most functions: the
@@ -103,7 +103,7 @@ def classify(error: BaseException) -> Failure:
     for types, reason in TRANSIENT_FAULTS:
         if isinstance(error, types):
             return Failure(TRANSIENT, reason, _detail(error))
-    if isinstance(error, _kafka_errors()):
+    if isinstance(error, kafka_errors()):
         return Failure(TRANSIENT, KAFKA_UNAVAILABLE, _detail(error))
     if isinstance(error, (pymysql.err.IntegrityError, pymysql.err.DataError)):
         return Failure(PERMANENT, DATA_REJECTED, _detail(error))

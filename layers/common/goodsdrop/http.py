@@ -34,6 +34,7 @@ from goodsdrop.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
+from goodsdrop.failures import kafka_errors
 from goodsdrop.fields import network_of
 from goodsdrop.paging import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from goodsdrop.settings import settings
@@ -258,7 +259,11 @@ def make_resolver() -> APIGatewayRestResolver:
                                                  retry_after=1))
 
     @app.exception_handler(Exception)
-    def _bug(_err: Exception) -> Response:
+    def _bug(err: Exception) -> Response:
+        # kafka-python's errors are classes only once it is imported (most functions never do), so they
+        # cannot be registered above: a broker that cannot answer yet is an outage all the same.
+        if isinstance(err, kafka_errors()):
+            return _outage(err)
         # A 5xx is a bug by contract: log it whole, tell the client nothing internal.
         logger.exception("unhandled error")
         return json_response(500, {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "details": {}}})

@@ -167,6 +167,8 @@ def caught_up() -> bool:
         if not partitions:
             return True
         ends = consumer.end_offsets(partitions)
+        if not any(ends.values()):
+            return True  # nothing was ever published (a fresh broker may have no group coordinator yet)
         committed = admin.list_consumer_group_offsets(PAYMENTS_CONSUMER_GROUP, partitions=partitions)
         for tp in partitions:
             done = committed.get(tp)
@@ -181,10 +183,16 @@ def caught_up() -> bool:
 
 def wait_until_caught_up(timeout: float) -> bool:
     """Poll `caught_up` until true or `timeout` seconds passed; returns the last answer."""
+    from kafka.errors import KafkaError
+
     deadline = time.monotonic() + timeout
     while True:
-        if caught_up():
-            return True
+        try:
+            if caught_up():
+                return True
+        except KafkaError as err:
+            if not err.retriable:  # e.g. the coordinator of a group not yet loaded: ask again
+                raise
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)

@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from goodsdrop import keys, ratelimit, sessions
-from goodsdrop.clients import mysql_cursor, mysql_transaction
+from goodsdrop.clients import DUPLICATE_KEY, mysql_cursor, mysql_transaction
 from goodsdrop.clock import db_now, from_db, iso
 from goodsdrop.errors import (
     Conflict,
@@ -41,8 +41,6 @@ VERIFICATION_SECONDS = 24 * 3600
 VERIFICATION_RESENDS = Limit(limit=3, window_seconds=3600)
 SIGN_UPS_PER_IP = Limit(limit=settings.sign_ups_per_ip_per_hour, window_seconds=3600)
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
-DUPLICATE_KEY = 1062
-
 _MEMBER_COLUMNS = ("m.id, m.email, m.name, m.phone, m.address, m.email_verified, m.role, m.created_at, "
                    "s.shop_name, s.address AS shop_address, s.contact_number, s.registration_number, "
                    "s.created_at AS seller_since")

@@ -12,10 +12,10 @@ from typing import Any
 import pymysql
 from pydantic import BaseModel, ConfigDict
 
-from goodsdrop.clients import mysql_transaction
+from goodsdrop.clients import DUPLICATE_KEY, mysql_transaction
 from goodsdrop.errors import Conflict, EmailNotVerified, NotFound
 from goodsdrop.fields import Address, Phone, RegistrationNumber, ShopName
-from goodsdrop.members import DUPLICATE_KEY, Member, get_member
+from goodsdrop.members import Member, get_member
 
 
 class SellerRegistration(BaseModel):
