@@ -171,7 +171,9 @@ def test_a_late_hot_path_release_never_gives_back_units_the_saga_sold(seller):
     assert confirm_order(placed_event(order_id, buyer, line)) == "confirmed"
     before = redis_stock(product)
     assert mysql_stock(product) == 4 and (before["available"], before["reserved"]) == (4, 0)
-    abort_reservation(buyer.member_id, order_id, [line], uuid.uuid4().hex)
+    started = now_ms()
+    assert not abort_reservation(Reservation(order_id, buyer.member_id, [line], [Terms(LIMIT, None, 1)], "",
+                                             uuid.uuid4().hex, started, started + 600_000))
     assert redis_stock(product)["available"] == 4  # Redis = MySQL - open reservations (none)
     assert held(buyer, product) == 1  # the member still bought it
 

@@ -19,6 +19,8 @@ containing that product:
   committed and before it published its outcome, once per product - a consumer crash mid-batch
   (the event-source mapping redelivers the uncommitted batch), or an API process dying between a
   cancel's commit and its publish (`give-back`: the outbox sweep publishes).
+- `lost-ack:place-order`: the broker wrote OrderRequested but its acknowledgement comes too late
+  for the hot path (a timeout), and only once the payment step has recorded the order.
 
 Honoured only against the local stack (`settings.aws_target` is `moto` or `localstack`).
 """
@@ -26,13 +28,14 @@ Honoured only against the local stack (`settings.aws_target` is `moto` or `local
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 
 import pymysql
 
 from goodsdrop import keys
 from goodsdrop.checkpoints import Moment
-from goodsdrop.clients import redis_client
+from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.errors import StepFailed, ValidationError
 from goodsdrop.settings import settings
 
@@ -45,6 +48,7 @@ CRASH_AFTER_COMMIT = "crash-after-commit"
 UNAVAILABLE = "unavailable"
 REJECT = "reject"
 FAIL_COMMIT = "fail-commit"
+LOST_ACK = "lost-ack"
 
 
 class SimulatedOutage(ConnectionError):
@@ -91,7 +95,21 @@ def observe(step: str, moment: Moment, product_ids: Sequence[int], order_id: str
         if any(_marked(f"{FAIL_COMMIT}:{step}", product_ids)):
             raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during COMMIT (injected)")
     elif moment is Moment.COMMITTED:
+        if any(_marked(f"{LOST_ACK}:{step}", product_ids)):
+            _wait_until_recorded(order_id)
+            raise TimeoutError(f"{step}: the acknowledgement came too late (injected by a test)")
         r = redis_client()
         for product_id, flagged in zip(product_ids, _marked(f"{CRASH_AFTER_COMMIT}:{step}", product_ids), strict=True):
             if flagged and r.set(crash_marker(step, product_id), order_id, nx=True, ex=3600):
                 os._exit(70)
+
+
+def _wait_until_recorded(order_id: str, seconds: float = 30.0) -> None:
+    """Wait (bounded) until the payment step has written the order's ledger row."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with mysql_cursor() as cur:
+            if cur.execute("SELECT 1 FROM reservations WHERE order_id = %s", (order_id,)):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the payment step never recorded {order_id}")

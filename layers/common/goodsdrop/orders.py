@@ -2,9 +2,12 @@
 
 Placing an order (`place_order`) touches Redis and Kafka only: one Lua script reserves every line
 (goodsdrop.reservations), then OrderRequested is published keyed by the order id and the buyer
-gets 202 {orderId, status: PENDING}. If the broker does not acknowledge the event, the
-reservation is released at once and the buyer gets 503 with Retry-After: a reserved unit never
-exists without an order on its way. The rest of the saga runs in Kafka consumers (goodsdrop.saga).
+gets 202 {orderId, status: PENDING}. If the broker does not acknowledge the event in time, the
+event may still land: the order's ledger row settles it (goodsdrop.saga.end_unpublished). Either
+the payment step recorded the order first (it is under way: 202 all the same), or the order is
+ended for good - released at once, a late delivery charges nothing - and the buyer gets 503 with
+Retry-After: a reserved unit never exists without an order on its way. The rest of the saga runs
+in Kafka consumers (goodsdrop.saga).
 
 Idempotency-Key (required) is handled inside the reservation script, not by Powertools'
 idempotency utility: the key's record and the reservation are written in the same atomic step
@@ -32,6 +35,7 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Annotated, Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from goodsdrop import keys, outbox, topics
@@ -53,6 +57,7 @@ from goodsdrop.codes import (
 from goodsdrop.drop_watch import record_attempt
 from goodsdrop.errors import Conflict, NotFound, QueueRequired, ServiceUnavailable, ValidationError
 from goodsdrop.events import Envelope, publish
+from goodsdrop.failures import classify
 from goodsdrop.fields import MAX_LINE_QUANTITY, IdText, LineQuantity
 from goodsdrop.ids import event_id_for, is_ulid, new_ulid
 from goodsdrop.paging import page_body
@@ -78,10 +83,12 @@ from goodsdrop.reservations import (
     release_order,
     reserve,
 )
-from goodsdrop.saga import cancel_pending_order
+from goodsdrop.saga import cancel_pending_order, end_unpublished
 from goodsdrop.settings import settings
 from goodsdrop.stock import StockLevel
 from goodsdrop.telemetry import Metric, answer_of, count, timed, traced
+
+logger = Logger(child=True)
 
 MAX_LINES = 20
 MAX_QUANTITY = MAX_LINE_QUANTITY  # the same bound as a cart line's
@@ -90,6 +97,7 @@ PUBLISH_TIMEOUT_SECONDS = 2.0
 IN_FLIGHT_WAIT_SECONDS = 8.5  # a duplicate waits this long for the first attempt's answer
 IN_FLIGHT_STALE_MS = 8000  # > producer max block (5 s) + publish timeout: the first attempt is dead
 STATUSES = tuple(OrderStatus)
+PLACE_ORDER = "place-order"  # the hot path, as its checkpoint names it (goodsdrop.checkpoints)
 DELIVERY_FLOW = ("PREPARING", "SHIPPED", "DELIVERED")
 
 
@@ -357,10 +365,13 @@ def _start_saga(res: Reservation, token: str, levels: list[tuple[int, int] | Non
     event = _order_requested(res.order_id, res.member_id, res.lines, res.total, res.now_ms, res.expires_ms, token)
     try:
         publish(topics.ORDER_REQUESTED, event, key=res.order_id, timeout=PUBLISH_TIMEOUT_SECONDS)
+        reached(PLACE_ORDER, Moment.COMMITTED, [line.product_id for line in res.lines], res.order_id)
     except Exception as err:
-        abort_reservation(res.member_id, res.order_id, res.lines, res.key_digest)
-        raise ServiceUnavailable("the order could not be started; nothing was reserved, try again",
-                                 retry_after=1) from err
+        if abort_reservation(res):
+            raise ServiceUnavailable("the order could not be started; nothing was reserved, try again",
+                                     retry_after=1) from err
+        logger.warning("OrderRequested was acknowledged late: the saga has the order",
+                       extra={"order_id": res.order_id, "error": f"{type(err).__name__}: {err}"})
     pipe = redis_client().pipeline(transaction=False)
     pipe.hset(keys.order_idempotency(res.member_id, res.key_digest),
               mapping={"state": IdempotencyState.DONE, "outcome": json.dumps({"status": 202, "orderId": res.order_id})})
@@ -369,13 +380,23 @@ def _start_saga(res: Reservation, token: str, levels: list[tuple[int, int] | Non
     return reads.fill(levels, pipe.execute()[1:])
 
 
-def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: str) -> None:
-    """Undo a reservation whose OrderRequested could not be published: units back, key forgotten.
+def abort_reservation(res: Reservation) -> bool:
+    """Undo a reservation whose OrderRequested may not have been published: units back, key forgotten.
 
-    The record stays, marked ABORTED, so a late delivery of the event is recognised and ignored.
-    Releasing gives the units back to their shards and to the member's `held` count (once).
+    False (nothing undone) when the payment step recorded the order first: it is under way. The
+    record stays, marked ABORTED, so a late delivery of the event is recognised and ignored (the
+    ledger row says so too; without MySQL the record alone does, which a delivery read before it
+    was marked can miss). Releasing gives the units back to their shards and to `held` (once).
     """
-    release_order(order_id, member_id, lines)
+    member_id, order_id, digest = res.member_id, res.order_id, res.key_digest
+    try:
+        if not end_unpublished(order_id, member_id, res.lines, res.total, res.now_ms, res.expires_ms):
+            return False
+    except Exception as err:
+        if not classify(err).transient:
+            raise
+        logger.warning("the ledger is unavailable: the order is ended in Redis only", extra={"order_id": order_id})
+        release_order(order_id, member_id, res.lines)
     r = redis_client()
     pipe = r.pipeline(transaction=False)
     pipe.hset(keys.order_record(member_id, order_id),
@@ -384,6 +405,7 @@ def abort_reservation(member_id: str, order_id: str, lines: list[Line], digest: 
     pipe.zrem(keys.member_pending_orders(member_id), order_id)
     pipe.delete(keys.order_idempotency(member_id, digest))
     pipe.execute()
+    return True
 
 
 def _publish_levels(products: list[Product], levels: list[tuple[int, int]]) -> None:
@@ -426,9 +448,14 @@ def _resume(caller: Caller, body: PlaceOrder, digest: str, order_id: str) -> dic
     r = redis_client()
     idem = keys.order_idempotency(caller.member_id, digest)
     record = read_record(caller.member_id, order_id)
-    if record is None or record.status != RecordStatus.PENDING:
+    if record is None or record.status in (RecordStatus.REFUSED, RecordStatus.ABORTED):
         r.delete(idem)
         raise ServiceUnavailable("the first attempt of this request did not finish; try again", retry_after=1)
+    if record.status != RecordStatus.PENDING:
+        # The first attempt published and died before recording its answer; the saga has run since.
+        r.hset(idem, mapping={"state": IdempotencyState.DONE,
+                              "outcome": json.dumps({"status": 202, "orderId": order_id})})
+        return {"orderId": order_id, "status": OrderStatus.PENDING}
     # Claim the takeover: only one retry republishes.
     if not r.set(keys.order_idempotency_resume(caller.member_id, digest), "1", nx=True,
                  ex=int(PUBLISH_TIMEOUT_SECONDS * 5)):

@@ -76,6 +76,7 @@ ORDER_PERSISTENCE = "order-persistence"
 STOCK_PERSISTENCE = "stock-persistence"
 COMPENSATION = "compensation"
 RETURNS = "returns"
+PUBLISH_FAILED = "PUBLISH_FAILED"  # the ledger's reason for an order whose OrderRequested may never have landed
 
 PERMANENT_DB_ERRORS = (pymysql.err.IntegrityError, pymysql.err.DataError, pymysql.err.ProgrammingError)
 
@@ -124,6 +125,26 @@ def _lines(payload: dict[str, Any]) -> list[Line]:
 # ---------------------------------------------------------------------------- 1. payment
 
 
+def end_unpublished(order_id: str, member: str, lines: list[Line], total: int, reserved_ms: int,
+                    expires_ms: int) -> bool:
+    """End an order whose OrderRequested may not have reached Kafka; False when the saga has it already.
+
+    A publish that failed or timed out may still land, and the payment step may have read it
+    already. The ledger row decides which of the two goes first: this writes it RELEASED
+    (PUBLISH_FAILED) and gives the units back while holding it, unless the payment step recorded the
+    order first - then the order is under way, nothing is released and the answer is False. A
+    delivery after this finds the row RELEASED and charges nothing.
+    """
+    with mysql_transaction() as cur:
+        if not ledger.record(cur, order_id, member, lines, total, reserved_ms, expires_ms,
+                             state=LedgerState.RELEASED, reason=PUBLISH_FAILED):
+            return False
+        ledger.lock_stock_rows(cur, [ln.product_id for ln in lines])
+        for line in lines:  # nothing was sold: the saga never had the order
+            settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
+    return True
+
+
 def process_payment(event: Envelope) -> str:
     """OrderRequested → record the reservation in the ledger, charge once, PaymentSucceeded / PaymentFailed.
 
@@ -142,7 +163,7 @@ def process_payment(event: Envelope) -> str:
         cur = tx.cursor
         ledger.record(cur, order_id, member, lines, total, int(p["reservedAt"]), int(p["expiresAt"]),
                       state=LedgerState.RELEASED if aborted else LedgerState.OPEN,
-                      reason="PUBLISH_FAILED" if aborted else None)
+                      reason=PUBLISH_FAILED if aborted else None)
         entry = ledger.lock(cur, order_id)
         assert entry is not None
         # No locking read: the ledger row lock serialises this order's steps already, and locking a payment
@@ -457,7 +478,7 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
                 assert entry is not None
                 if aborted:
                     ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
-                    ledger.set_state(cur, order_id, LedgerState.RELEASED, "PUBLISH_FAILED")
+                    ledger.set_state(cur, order_id, LedgerState.RELEASED, PUBLISH_FAILED)
                     for line in entry.lines:
                         settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
                     forget_expiry(member, order_id)
