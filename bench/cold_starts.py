@@ -40,11 +40,10 @@ from typing import Any
 import pymysql
 import redis
 
-from bench.flash_drop import RESULTS, ensure_stack, write_results
+from bench.reporting import REPO, RESULTS, ensure_stack, write_results
 from goodsdrop.settings import settings
 from goodsdrop_local.template import Function, load
 
-REPO = Path(__file__).resolve().parents[1]
 TARGET_MS = 250.0
 RESULT_MARK = "@@cold-start-result "
 TOP_PACKAGES = 12  # packages kept per phase in the results (the rest summed)

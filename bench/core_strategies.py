@@ -56,6 +56,7 @@ import goodsdrop.clients
 from bench.drop_fixtures import BenchRun
 from bench.loadgen import Phases
 from bench.procs import StackCpu, delta
+from bench.reporting import RESULTS, ensure_stack, write_results
 from goodsdrop import keys
 from goodsdrop.clients import mysql_connection, mysql_cursor, redis_client
 from goodsdrop.clock import now_ms
@@ -63,8 +64,6 @@ from goodsdrop.errors import DropError
 from goodsdrop.ids import new_ulid
 from goodsdrop.reservations import STRATEGIES, Line, Reservation, Terms, load_stock, reserve
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 PRICE = 39_000
 LIMIT = 2
 LABELS = {"lua": "Lua reservation", "mysql_lock": "MySQL row lock", "redis_lock": "Redis distributed lock",
@@ -389,8 +388,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.flash_drop import ensure_stack, write_results
-
     parser = argparse.ArgumentParser(prog="python -m bench.core_strategies", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", "-W", type=int, default=500, help="concurrent workers (default 500)")
     parser.add_argument("--processes", "-P", type=int, default=DEFAULT_PROCESSES,

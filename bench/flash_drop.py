@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import re
@@ -40,7 +39,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,11 +51,10 @@ from bench.drop_fixtures import BenchRun
 from bench.loadgen import Phases
 from bench.plots import Bars, Curve, CurvePanel, bar_chart, curve_chart
 from bench.procs import StackCpu, cpu_detail, delta, per_request
+from bench.reporting import RESULTS, ensure_stack, say, write_results
 from goodsdrop.reservations import STRATEGIES
 from goodsdrop.settings import settings
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results"
 FINAL_STATUSES = ("CONFIRMED", "FAILED", "EXPIRED", "CANCELLED")
 SEED = {  # the seed's JMeter figures (../shared/seed-summary.md): req/s, average latency in ms
     "lua": (318.5, 1090.0), "mysql_lock": (106.1, 4074.0), "redis_lock": (73.8, 2531.0),
@@ -71,10 +68,6 @@ class OversoldError(RuntimeError):
 
 def api() -> str:
     return f"http://127.0.0.1:{settings.api_port}"
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- the machine and the stack
@@ -121,16 +114,6 @@ def machine_facts() -> dict[str, Any]:
         "uvicorn": uvicorn.__version__,
         "wrk": _version(["wrk", "-v"], r"wrk\s+\S+"), "redis-benchmark": _version(["redis-benchmark", "--version"]),
     }
-
-
-def ensure_stack() -> None:
-    from goodsdrop_local import stack
-
-    if stack.is_healthy():
-        return
-    say("The stack is not running: starting it (make up; it stays up afterwards, `make down` stops it) ...")
-    with contextlib.redirect_stdout(sys.stderr):  # its table is progress, not results
-        stack.ensure_up()
 
 
 def runtime_env(name: str) -> str | None:
@@ -884,21 +867,6 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one branch per -
     elif code:
         say("\nThe run had problems (see PROBLEMS above).")
     return code
-
-
-def write_results(out: Path, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str],
-                  plot: Callable[[dict[str, Any], Path], list[Path]]) -> None:
-    """Write `out`.md and .json of a benchmark's report and its plots (`out`.png and any beside it); print
-    the Markdown."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report["plots"] = [str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
-                       for p in plot(report, out.with_suffix(".png"))]
-    text = markdown(report)
-    out.with_suffix(".md").write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print("\n" + text)
-    say(f"Wrote {out.with_suffix('.md')}, .json and {', '.join(report['plots']) or 'no plot'} "
-        f"in {report['seconds']} s.")
 
 
 def problems_of(runs: list[dict[str, Any]]) -> list[str]:

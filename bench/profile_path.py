@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.drop_fixtures import BenchRun, bench_address
-from bench.flash_drop import RESULTS, write_results
 from bench.procs import per_request, self_detail
+from bench.reporting import RESULTS, write_results
 from goodsdrop.settings import settings
 
 

@@ -25,20 +25,17 @@ from bench import drop_fixtures, loadgen
 from bench.drop_fixtures import BenchRun
 from bench.flash_drop import (
     IP_RATE_ENV,
-    RESULTS,
     audit_stock,
-    ensure_stack,
     loadavg,
     machine_facts,
     restart_runtime,
     runtime_env,
-    say,
     use_strategy,
     wait_saga,
     warm_up,
-    write_results,
 )
 from bench.plots import Bars, bar_chart
+from bench.reporting import RESULTS, ensure_stack, say, write_results
 
 
 def _cluster_masters() -> int:
