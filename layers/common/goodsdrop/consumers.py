@@ -25,11 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from goodsdrop import dead_letters, outbox
 from goodsdrop.clients import kafka_producer
@@ -37,6 +35,9 @@ from goodsdrop.events import Envelope, decode_record
 from goodsdrop.failures import classify
 from goodsdrop.stock import apply_stock_changed
 from goodsdrop.telemetry import Metric, count, timed, traced
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 DEAD_LETTER_TIMEOUT_SECONDS = 10.0
 
@@ -61,6 +62,10 @@ STOCK_CACHE = Step("stock-cache", ("StockChanged",), _cache_stock_level)
 
 def run_saga_step(event: dict[str, Any], context: Any, step: Step, logger: Logger) -> dict[str, Any]:
     """Apply `step` to every record of a Kafka batch; returns Lambda's partial batch response."""
+    # Imported here: the API functions that cancel or place orders import this module through
+    # goodsdrop.saga (for `Step`), and Powertools' batch utility is ~10 % of their cold start.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     processor = BatchProcessor(event_type=EventType.Kafka, raise_on_entire_batch_failure=False)
     consumer = getattr(context, "function_name", "") or step.name
     letters: list[tuple[dict[str, Any], Any]] = []  # (record, the dead letter's future)
