@@ -217,6 +217,14 @@ function refundCell(l) {
   return "";
 }
 
+// A line's button: cancel before it ships; ask to return once delivered (the seller decides on receipt).
+function lineAction(o, l) {
+  if (o.status !== "CONFIRMED") return "";
+  if (l.deliveryStatus === "PREPARING") return `<button data-cancel-line="${esc(l.productId)}">Cancel line</button>`;
+  if (l.deliveryStatus === "DELIVERED") return `<button data-return-line="${esc(l.productId)}">Ask to return</button>`;
+  return "";
+}
+
 async function order(id) {
   let o; // the order as last read: the buttons below replace it, the poll reads it
   const render = () => {
@@ -228,12 +236,15 @@ async function order(id) {
       ${lines.map((l) => `<tr data-line="${esc(l.productId)}"><td>${esc(l.productName || l.productId)}</td><td>× ${esc(l.quantity)}</td>
         <td>${won(l.unitPrice ?? l.price)}</td><td>${won(l.chargedAmount || 0)}</td><td>${esc(l.deliveryStatus || "")}</td>
         <td class="refund">${refundCell(l)}</td>
-        <td>${o.status === "CONFIRMED" && l.deliveryStatus === "PREPARING" ? `<button data-cancel-line="${esc(l.productId)}">Cancel line</button>` : ""}</td></tr>`).join("")}</table>
+        <td>${lineAction(o, l)}</td></tr>`).join("")}</table>
       <p class="money" id="order-money">Charged ${won(o.chargedAmount || 0)} · refunded ${won(o.refundedAmount || 0)}
         · <span class="badge payment-${esc(o.paymentStatus)}" id="payment-status">${esc(PAYMENT_LABELS[o.paymentStatus] || o.paymentStatus || "")}</span></p>
       ${canCancel ? '<button id="cancel-order">Cancel order</button>' : ""}`;
     view.querySelectorAll("[data-cancel-line]").forEach((b) => { b.onclick = async () => {
       try { o = await api("POST", `/orders/${encodeURIComponent(id)}/items/${b.dataset.cancelLine}/cancel`); render(); watch(); }
+      catch (err) { showMessage(err.message); } }; });
+    view.querySelectorAll("[data-return-line]").forEach((b) => { b.onclick = async () => {
+      try { o = await api("POST", `/orders/${encodeURIComponent(id)}/items/${b.dataset.returnLine}/return`); render(); }
       catch (err) { showMessage(err.message); } }; });
     const cancel = document.getElementById("cancel-order");
     if (cancel) cancel.onclick = async () => {

@@ -64,6 +64,32 @@ def test_order_history_shows_what_was_charged_and_refunded(page):
     page.screenshot(path=str(SHOTS / "refunds-3-history.png"))
 
 
+def test_a_delivered_line_is_asked_back_from_the_order_page(page):
+    with httpx.Client(base_url=API, timeout=30) as client:
+        seller, buyer, order_id, a, b = confirmed_sale(client)  # a: 2 x 1,000, b: 3 x 300
+        for status in ("SHIPPED", "DELIVERED"):
+            moved = client.patch(f"/seller/orders/{order_id}/items/{a}", json={"deliveryStatus": status},
+                                 headers=seller.headers())
+            assert moved.status_code == 200, moved.text
+    _log_in(page, buyer.email, buyer.password)
+
+    page.goto(f"{API}/#/order/{order_id}")
+    page.locator(f"button[data-return-line='{a}']").wait_for()
+    # b is still being prepared: it can be cancelled, not returned.
+    assert page.locator(f"button[data-return-line='{b}']").count() == 0
+    assert page.locator(f"button[data-cancel-line='{b}']").count() == 1
+    page.click(f"button[data-return-line='{a}']")
+    page.wait_for_function(f"document.querySelector(\"tr[data-line='{a}']\")?.textContent.includes('RETURN_REQUESTED')")
+    assert page.locator(f"button[data-return-line='{a}']").count() == 0
+    page.screenshot(path=str(SHOTS / "refunds-4-return-requested.png"))
+    with httpx.Client(base_url=API, timeout=30) as client:
+        doc = order_status(client, buyer, order_id)
+    line = next(item for item in doc["items"] if item["productId"] == str(a))
+    # Asked, not decided: nothing is refunded until the seller accepts the parcel.
+    assert line["deliveryStatus"] == "RETURN_REQUESTED" and line["refundStatus"] is None
+    assert doc["refundedAmount"] == 0 and doc["paymentStatus"] == "CHARGED"
+
+
 def test_the_verification_link_lands_on_a_page_that_says_what_became_of_it(page):
     email = new_email()
     with httpx.Client(base_url=API, timeout=30) as client:

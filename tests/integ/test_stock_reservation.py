@@ -10,6 +10,7 @@ import pytest
 from goodsdrop import keys
 from goodsdrop.clients import mysql_transaction, redis_client
 from goodsdrop.errors import Conflict
+from goodsdrop.reservations import load_stock
 from goodsdrop.stock import set_stock
 from tests.support.accounts import new_account
 from tests.support.reserve_stock import reserve_stock
@@ -45,6 +46,11 @@ def test_a_refused_reservation_changes_nothing(product):
 
 
 def test_concurrent_reservations_never_oversell(product):
+    # Loaded first, alone: the threads share this process's one MySQL connection (one per process, as
+    # in a Lambda environment, which runs one invocation at a time), and the decrement is under test.
+    load_stock(product)
+    assert redis_client().hget(keys.stock(product), "available") == "20"
+
     def attempt(_):
         try:
             reserve_stock(product, 1)
