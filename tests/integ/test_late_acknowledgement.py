@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import uuid
 
-from goodsdrop.clients import mysql_cursor
+from goodsdrop import keys
+from goodsdrop.clients import mysql_cursor, redis_client
 from goodsdrop.clock import now_ms
-from goodsdrop.codes import ReserveKind
+from goodsdrop.codes import RecordStatus, ReserveKind
 from goodsdrop.events import Envelope
 from goodsdrop.ids import event_id_for, new_ulid
 from goodsdrop.orders import abort_reservation
 from goodsdrop.reservations import Line, Reservation, Terms, reserve
-from goodsdrop.saga import process_payment
+from goodsdrop.saga import expire_reservation, process_payment
 from tests.support.accounts import new_account
 from tests.support.faults import LOST_ACK
 from tests.support.orders import make_product, mysql_stock, place, redis_stock, wait_final, wait_for
@@ -75,3 +76,22 @@ def test_an_order_ended_before_its_event_landed_is_never_charged(seller):
         assert cur.fetchone() == {"state": "RELEASED", "reason": "PUBLISH_FAILED"}
     level = redis_stock(product)
     assert (mysql_stock(product), level["available"], level["reserved"]) == (5, 5, 0)
+
+
+def test_the_expiry_ends_an_order_the_hot_path_gave_up_on_without_the_ledger(seller):
+    # What abort_reservation leaves when MySQL was down as well: the Redis record ABORTED, no ledger row.
+    buyer = new_account()
+    product = make_product(seller, 5, limit=2)
+    started = now_ms()
+    order_id = new_ulid(started)
+    res = Reservation(order_id, buyer.member_id, [Line(product, 1, 1000)], [Terms(2, None, 1)], uuid.uuid4().hex,
+                      uuid.uuid4().hex, started, started + 600_000)
+    assert reserve(res).kind == ReserveKind.RESERVED
+    redis_client().hset(keys.order_record(buyer.member_id, order_id), "status", RecordStatus.ABORTED)
+    assert expire_reservation(buyer.member_id, order_id, started) == 0  # not due: ended all the same
+    with mysql_cursor() as cur:
+        cur.execute("SELECT state, reason FROM reservations WHERE order_id = %s", (order_id,))
+        assert cur.fetchone() == {"state": "RELEASED", "reason": "PUBLISH_FAILED"}
+    level = redis_stock(product)
+    assert (mysql_stock(product), level["available"], level["reserved"]) == (5, 5, 0)
+    assert redis_client().zscore(keys.reservation_expiry(), f"{buyer.member_id}:{order_id}") is None

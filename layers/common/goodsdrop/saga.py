@@ -136,12 +136,19 @@ def end_unpublished(order_id: str, member: str, lines: list[Line], total: int, r
     delivery after this finds the row RELEASED and charges nothing.
     """
     with mysql_transaction() as cur:
-        if not ledger.record(cur, order_id, member, lines, total, reserved_ms, expires_ms,
-                             state=LedgerState.RELEASED, reason=PUBLISH_FAILED):
-            return False
-        ledger.lock_stock_rows(cur, [ln.product_id for ln in lines])
-        for line in lines:  # nothing was sold: the saga never had the order
-            settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
+        return _release_unrecorded(cur, order_id, member, lines, total, reserved_ms, expires_ms)
+
+
+def _release_unrecorded(cur: DictCursor, order_id: str, member: str, lines: list[Line], total: int,
+                        reserved_ms: int, expires_ms: int) -> bool:
+    """Write the order's ledger row RELEASED (PUBLISH_FAILED) and give its units back, in `cur`'s
+    transaction; False (nothing done) when the payment step recorded the order first."""
+    if not ledger.record(cur, order_id, member, lines, total, reserved_ms, expires_ms,
+                         state=LedgerState.RELEASED, reason=PUBLISH_FAILED):
+        return False
+    ledger.lock_stock_rows(cur, [ln.product_id for ln in lines])
+    for line in lines:  # nothing was sold: the saga never had the order
+        settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
     return True
 
 
@@ -471,18 +478,15 @@ def expire_reservation(member: str, order_id: str, now_ms: int) -> int:
                     # a claim that was refused or never made (the expiry entry is added beside the claim)
                     forget_expiry(member, order_id)
                     return 0
-                aborted = record.status == RecordStatus.ABORTED
-                # Never recorded by the payment step (its event is late or dead-lettered): record it now.
+                # Never recorded by the payment step (its event is late or dead-lettered): record it now,
+                # released at once if the hot path gave up on publishing it.
+                if record.status == RecordStatus.ABORTED and _release_unrecorded(
+                        cur, order_id, member, record.lines, record.total, record.created_ms, record.expires_ms):
+                    forget_expiry(member, order_id)
+                    return 0
                 ledger.record(cur, order_id, member, record.lines, record.total, record.created_ms, record.expires_ms)
                 entry = ledger.lock(cur, order_id)
                 assert entry is not None
-                if aborted:
-                    ledger.lock_stock_rows(cur, [ln.product_id for ln in entry.lines])
-                    ledger.set_state(cur, order_id, LedgerState.RELEASED, PUBLISH_FAILED)
-                    for line in entry.lines:
-                        settle(order_id, member, line, SettleTarget.RELEASED, undo_sale=True)
-                    forget_expiry(member, order_id)
-                    return 0
             if entry.state != LedgerState.OPEN:
                 forget_expiry(member, order_id)
                 return 0
